@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up the machine and runs the whole test suite:
+#   1. Release build with warnings as errors: unit, simulation, fuzz-corpus replay, interop, CLI tests.
+#   2. ASan+UBSan build: unit and simulation tests (and fuzz-corpus replay).
+#   3. libFuzzer smoke run of every fuzz target (clang), when clang is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== release build (warnings are errors) =="
+bash scripts/build.sh
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
+
+echo "== sanitizer build (address,undefined): unit and simulation tests =="
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETCRYPTO_WERROR=ON \
+    -DNETCRYPTO_SANITIZE=ON -DNETCRYPTO_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j"$jobs" -L 'unit|sim|fuzz' --timeout 900)
+
+if command -v clang++-14 >/dev/null 2>&1 || command -v clang++ >/dev/null 2>&1; then
+    echo "== libFuzzer smoke run (clang, ASan+UBSan) =="
+    bash scripts/fuzz.sh smoke
+fi
+echo "== all test stages passed =="
