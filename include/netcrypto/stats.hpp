@@ -1,0 +1,87 @@
+// Counters an endpoint keeps: packets by type and every dropped datagram by reason.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace netcrypto {
+
+/// Why a received datagram (or part of it) was dropped. Junk from the network is never an
+/// error: it is dropped and counted here.
+enum class DropReason : std::uint8_t {
+    kEmpty,                 ///< zero-length datagram
+    kUnknownType,           ///< first byte is not 0x18..0x1b
+    kBadLength,             ///< length not what the packet type requires
+    kBadTag,                ///< authentication failed (wrong key, tampered, or not for us)
+    kCookieBadTag,          ///< a cookie that is not ours (or tampered)
+    kCookieExpired,         ///< our cookie, older than the validity period
+    kCookieFromFuture,      ///< our cookie, dated after now
+    kCookieHashMismatch,    ///< handshake's inner SHA-512 differs from the cookie it carries
+    kWrongPeerKey,          ///< handshake's long-term key is not the connection's peer
+    kUnknownConnection,     ///< data or cookie response from an address with no connection
+    kWrongStatus,           ///< packet not valid in the connection's current status
+    kEchoIdMismatch,        ///< cookie response answering a request we did not send
+    kRateLimited,           ///< cookie request over the per-source budget
+    kReplayedHandshake,     ///< a handshake already accepted (same session key and nonce)
+    kReplayedData,          ///< a data packet whose nonce was already accepted
+    kStaleNonce,            ///< a data nonce outside the receive window
+    kBadAck,                ///< data packet whose buffer_start is outside our send window
+    kOnlyPadding,           ///< data plaintext with no message
+    kInvalidDataId,         ///< reserved data id (3..15, 255)
+    kDuplicateLossless,     ///< lossless packet already received
+    kLosslessOutOfWindow,   ///< lossless packet number outside the receive window
+    kReceiveBufferFull,     ///< out-of-order data over the receive byte budget (re-requested)
+    kBadRequest,            ///< malformed REQUEST encoding
+    kInvalidKey,            ///< a public key with no shared secret (low-order point)
+    kNotAccepted,           ///< incoming handshake from a peer we do not accept (pending full)
+    kDuplicateIncoming,     ///< handshake for an incoming request already pending
+    kLossyQueueFull,        ///< lossy message dropped because the application did not read
+    kCount_,
+};
+
+/// A stable snake_case name for each reason.
+std::string_view to_string(DropReason r);
+
+inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::kCount_);
+
+/// Endpoint-wide counters.
+struct EndpointStats {
+    std::uint64_t datagrams_received = 0;
+    std::uint64_t datagrams_sent = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t cookie_requests_received = 0;
+    std::uint64_t cookie_responses_sent = 0;
+    std::uint64_t handshakes_received = 0;
+    std::uint64_t data_packets_received = 0;
+    std::array<std::uint64_t, kDropReasonCount> dropped{};
+
+    [[nodiscard]] std::uint64_t drops(DropReason r) const {
+        return dropped[static_cast<std::size_t>(r)];
+    }
+    [[nodiscard]] std::uint64_t total_drops() const {
+        std::uint64_t t = 0;
+        for (auto d : dropped) t += d;
+        return t;
+    }
+};
+
+/// Per-connection counters.
+struct ConnectionStats {
+    std::uint64_t packets_sent = 0;
+    std::uint64_t packets_received = 0;
+    std::uint64_t lossless_sent = 0;        ///< first transmissions
+    std::uint64_t retransmissions = 0;
+    std::uint64_t lossless_delivered = 0;
+    std::uint64_t lossy_sent = 0;
+    std::uint64_t lossy_received = 0;
+    std::uint64_t requests_sent = 0;
+    std::uint64_t requests_received = 0;
+    std::uint64_t bytes_delivered = 0;
+    std::uint64_t handshakes_sent = 0;
+    std::uint64_t cookie_requests_sent = 0;
+};
+
+}  // namespace netcrypto

@@ -1,0 +1,407 @@
+// Timers and data path of a connection: data packets in both directions, acknowledgements,
+// REQUEST packets, retransmission, congestion control, pacing and KILL.
+#include <algorithm>
+
+#include "core/connection.hpp"
+
+namespace netcrypto::core {
+
+namespace {
+
+/// A REQUEST goes out at once after this many new in-order lossless packets.
+constexpr std::uint32_t kAckEveryPackets = 8;
+/// ... and at the latest this long after the first packet it has not acknowledged yet.
+constexpr Duration kMaxAckDelay = 5ms;
+/// Spec §5: the receive window advances by a third of the 16-bit nonce space.
+constexpr std::uint32_t kNonceWindowStep = 21845;
+constexpr std::uint32_t kNonceAdvanceThreshold = 2 * kNonceWindowStep;
+/// Wire bytes a data packet adds to its message (type, nonce, tag, ack, number).
+constexpr std::size_t kDataOverhead = wire::kDataMinSize;
+
+/// Datagram bytes of `count` data packets carrying `message_bytes` in total.
+std::uint64_t wire_bytes(std::uint64_t message_bytes, std::uint64_t count) {
+    return message_bytes + count * kDataOverhead;
+}
+
+}  // namespace
+
+std::uint64_t Connection::in_flight_bytes() const {
+    return wire_bytes(send_.outstanding_bytes(), send_.outstanding_count());
+}
+
+// --- timers ------------------------------------------------------------------------------------
+
+std::optional<Instant> Connection::next_deadline(const EndpointConfig& cfg) const {
+    std::optional<Instant> next;
+    auto consider = [&next](Instant t) {
+        if (!next || t < *next) next = t;
+    };
+    if (const auto* st = std::get_if<CookieRequesting>(&state_)) {
+        consider(st->request.last_sent + cfg.resend_interval);
+    } else if (const auto* hs = std::get_if<HandshakeSending>(&state_)) {
+        consider(hs->handshake.last_sent + cfg.resend_interval);
+    } else if (const auto* nc = std::get_if<NotConfirmed>(&state_)) {
+        consider(nc->handshake.last_sent + cfg.resend_interval);
+        consider(request_deadline(cfg));
+    } else if (std::holds_alternative<Established>(state_)) {
+        consider(request_deadline(cfg));
+        consider(last_received_ + cfg.silence_timeout);
+        if (pacing_at_) consider(*pacing_at_);
+    }
+    return next;
+}
+
+Instant Connection::request_deadline(const EndpointConfig& cfg) const {
+    Instant t = last_request_ + cfg.request_interval;
+    if (unacked_received_ > 0) t = std::min(t, first_unacked_at_ + kMaxAckDelay);
+    return t;
+}
+
+void Connection::on_timeout(Services& s, Instant now) {
+    const auto& cfg = s.config;
+    auto temp_due = [&](auto& temp) {
+        if (temp.last_sent + cfg.resend_interval > now) return;
+        if (temp.sends >= cfg.max_handshake_sends) {
+            close(s, now, CloseReason::kTimedOut);
+            return;
+        }
+        send_temp(s, now);
+    };
+    if (auto* st = std::get_if<CookieRequesting>(&state_)) {
+        temp_due(st->request);
+        return;
+    }
+    if (auto* hs = std::get_if<HandshakeSending>(&state_)) {
+        temp_due(hs->handshake);
+        return;
+    }
+    if (auto* nc = std::get_if<NotConfirmed>(&state_)) {
+        temp_due(nc->handshake);
+        if (closed()) return;
+    }
+    if (std::holds_alternative<Established>(state_) &&
+        last_received_ + cfg.silence_timeout <= now) {
+        close(s, now, CloseReason::kPeerSilent);
+        return;
+    }
+    if (session() != nullptr && request_deadline(cfg) <= now) send_request(s, now);
+    if (pacing_at_ && *pacing_at_ <= now) {
+        pacing_at_.reset();
+        s.out.wants_to_send(id_);
+    }
+}
+
+// --- sealing and sending -----------------------------------------------------------------------
+
+std::size_t Connection::seal_data(Session& ses, std::uint32_t number,
+                                  std::span<const std::uint8_t> message,
+                                  std::span<std::uint8_t> out) {
+    std::array<std::uint8_t, wire::kMaxDataPlainSize> plain{};
+    const std::size_t n = wire::encode_data_plain(recv_.start(), number, message, plain);
+    const std::size_t total = wire::kDataHeaderSize + wire::kMacSize + n;
+    if (n == 0 || out.size() < total) return 0;
+    wire::encode_data_header(ses.send_nonce.low16(),
+                             out.first<wire::kDataHeaderSize>());
+    if (!crypto::seal(ses.key, ses.send_nonce,
+                      std::span<const std::uint8_t>(plain).first(n),
+                      out.subspan(wire::kDataHeaderSize, wire::kMacSize + n))) {
+        return 0;
+    }
+    ses.send_nonce.increment();
+    ++stats_.packets_sent;
+    unacked_received_ = 0;  // every data packet carries our cumulative ack
+    return total;
+}
+
+void Connection::transmit_data(Services& s, std::uint32_t number,
+                               std::span<const std::uint8_t> message) {
+    Session* ses = session();
+    if (ses == nullptr) return;
+    std::array<std::uint8_t, wire::kMaxPacketSize> packet{};
+    const std::size_t n = seal_data(*ses, number, message, packet);
+    if (n > 0) s.out.transmit(address_, std::span<const std::uint8_t>(packet).first(n));
+}
+
+void Connection::send_request(Services& s, Instant now) {
+    std::array<std::uint8_t, wire::kMaxMessageSize> message{};
+    const std::size_t n = recv_.encode_request(message);
+    transmit_data(s, send_.end(), std::span<const std::uint8_t>(message).first(n));
+    last_request_ = now;
+    ++stats_.requests_sent;
+}
+
+void Connection::send_kill(Services& s, Instant /*now*/) {
+    const std::array<std::uint8_t, 1> kill{wire::kIdKill};
+    transmit_data(s, send_.end(), kill);
+}
+
+std::size_t Connection::produce(Services& /*s*/, Instant now, std::span<std::uint8_t> buffer,
+                                std::optional<Instant>& retry_at) {
+    auto* est = std::get_if<Established>(&state_);
+    if (est == nullptr) return 0;
+    const auto next = send_.next_to_send(send_.start());
+    if (!next) return 0;
+    const auto entry = send_.entry(*next);
+    if (!entry) return 0;
+    if (!cc_.can_send(in_flight_bytes())) return 0;  // an ack will wake us
+    if (const Instant at = cc_.next_send_time(now); at > now) {
+        pacing_at_ = at;
+        retry_at = at;
+        return 0;
+    }
+    const std::size_t n = seal_data(est->session, *next, entry->message, buffer);
+    if (n == 0) return 0;
+    if (entry->send_count == 0) {
+        ++stats_.lossless_sent;
+    } else {
+        ++stats_.retransmissions;
+    }
+    send_.mark_sent(*next, now);
+    cc_.on_packet_sent(now, n);
+    return n;
+}
+
+Result<std::uint32_t> Connection::send_lossless(Services& s, Instant /*now*/,
+                                                std::span<const std::uint8_t> message) {
+    if (!std::holds_alternative<Established>(state_)) return tl::unexpected(Error::kWrongStatus);
+    if (message.empty() || message.size() > wire::kMaxMessageSize ||
+        wire::classify_id(message[0]) != wire::IdClass::kLossless) {
+        return tl::unexpected(Error::kInvalidMessage);
+    }
+    auto number = send_.push(message);
+    if (!number) {
+        want_writable_ = true;
+        return tl::unexpected(Error::kWouldBlock);
+    }
+    s.out.wants_to_send(id_);
+    return *number;
+}
+
+Result<void> Connection::send_lossy(Services& s, Instant /*now*/,
+                                    std::span<const std::uint8_t> message) {
+    if (!std::holds_alternative<Established>(state_)) return tl::unexpected(Error::kWrongStatus);
+    if (message.empty() || message.size() > wire::kMaxMessageSize ||
+        wire::classify_id(message[0]) != wire::IdClass::kLossy) {
+        return tl::unexpected(Error::kInvalidMessage);
+    }
+    transmit_data(s, send_.end(), message);
+    ++stats_.lossy_sent;
+    return {};
+}
+
+std::size_t Connection::send_capacity() const {
+    if (!std::holds_alternative<Established>(state_)) return 0;
+    if (send_.free_slots() == 0) return 0;
+    return std::min<std::size_t>(send_.free_bytes(), send_.max_bytes());
+}
+
+std::size_t Connection::read_lossless(Services& s, Instant now, std::span<std::uint8_t> out) {
+    auto message = recv_.pop_ready();
+    if (!message) {
+        readable_notified_ = false;
+        return 0;
+    }
+    const std::size_t n = std::min(message->size(), out.size());
+    std::copy_n(message->begin(), n, out.begin());
+    ++stats_.lossless_delivered;
+    stats_.bytes_delivered += n;
+    // Reading frees receive space: count it like a new packet for the ack schedule, so the
+    // sender learns about the freed window soon.
+    if (unacked_received_++ == 0) first_unacked_at_ = now;
+    if (unacked_received_ >= kAckEveryPackets && session() != nullptr) send_request(s, now);
+    return n;
+}
+
+std::size_t Connection::read_lossy(std::span<std::uint8_t> out) {
+    const std::size_t n = lossy_.pop(out);
+    if (n > 0) ++stats_.lossy_received;
+    return n;
+}
+
+// --- receiving ---------------------------------------------------------------------------------
+
+void Connection::on_data(Services& s, Instant now, std::span<const std::uint8_t> bytes) {
+    Session* ses = session();
+    if (ses == nullptr) {
+        s.drop(DropReason::kWrongStatus);
+        return;
+    }
+    auto packet = wire::decode_data_packet(bytes);
+    if (!packet) {
+        s.drop(DropReason::kBadLength);
+        return;
+    }
+    // Rebuild the full nonce from its low 16 bits (spec §5).
+    const auto diff = static_cast<std::uint16_t>(packet->nonce_low - ses->recv_nonce.low16());
+    const std::uint64_t counter = ses->recv_counter + diff;
+    switch (ses->replay.check(counter)) {
+        case data::ReplayWindow::Verdict::kFresh: break;
+        case data::ReplayWindow::Verdict::kDuplicate: s.drop(DropReason::kReplayedData); return;
+        case data::ReplayWindow::Verdict::kTooOld: s.drop(DropReason::kStaleNonce); return;
+    }
+    crypto::Nonce nonce = ses->recv_nonce;
+    nonce.add(diff);
+    std::array<std::uint8_t, wire::kMaxDataPlainSize> plain_buf{};
+    const auto plain_span = std::span<std::uint8_t>(plain_buf).first(packet->encrypted.size() -
+                                                                     wire::kMacSize);
+    if (!crypto::open(ses->key, nonce, packet->encrypted, plain_span)) {
+        s.drop(DropReason::kBadTag);
+        return;
+    }
+    ses->replay.set(counter);
+    if (diff > kNonceAdvanceThreshold) {
+        ses->recv_nonce.add(kNonceWindowStep);
+        ses->recv_counter += kNonceWindowStep;
+    }
+    auto plain = wire::decode_data_plain(plain_span);
+    if (!plain) {
+        s.drop(plain.error() == wire::DecodeError::kOnlyPadding ? DropReason::kOnlyPadding
+                                                                 : DropReason::kBadLength);
+        return;
+    }
+    last_received_ = now;
+    ++stats_.packets_received;
+    handle_ack(s, now, plain->buffer_start);
+    const std::uint8_t id = plain->message[0];
+    if (id == wire::kIdKill) {
+        // The peer tore the session down; no KILL goes back.
+        const Status from = status();
+        state_ = Closed{CloseReason::kKilledByPeer};
+        session_keys_.reset();
+        set_status(s, from, Status::kClosed, CloseReason::kKilledByPeer);
+        return;
+    }
+    if (std::holds_alternative<NotConfirmed>(state_)) establish(s, now);
+    handle_message(s, now, plain->packet_number, plain->buffer_start, plain->message);
+}
+
+void Connection::establish(Services& s, Instant now) {
+    auto& nc = std::get<NotConfirmed>(state_);
+    Established est{std::move(nc.session)};
+    state_ = std::move(est);
+    session_keys_.reset();  // the session secret is no longer needed: wipe it
+    last_received_ = now;
+    set_status(s, Status::kNotConfirmed, Status::kEstablished);
+}
+
+void Connection::handle_ack(Services& s, Instant now, std::uint32_t ack) {
+    const auto before = send_.start();
+    const std::uint64_t in_flight = in_flight_bytes();
+    const auto r = send_.ack_up_to(ack, now);
+    if (r.status == data::AckStatus::kOutOfRange) {
+        s.drop(DropReason::kBadAck);  // ignore the ack, keep the message (spec §8 item 8)
+        return;
+    }
+    if (r.status != data::AckStatus::kAccepted) return;
+    if (r.rtt_sample) rtt_.on_sample(*r.rtt_sample);
+    if (r.released_count > 0) {
+        cc_.on_ack(now, wire_bytes(r.released_bytes, r.released_count), in_flight, rtt_);
+    }
+    if (send_.start() != before) {
+        Event e;
+        e.kind = Event::Kind::kAcked;
+        e.connection = id_;
+        e.peer_key = peer_key_;
+        e.acked_up_to = send_.start();
+        s.out.event(e);
+        after_send_progress(s);
+    }
+}
+
+void Connection::after_send_progress(Services& s) {
+    if (want_writable_ && send_capacity() > 0) {
+        want_writable_ = false;
+        Event e;
+        e.kind = Event::Kind::kWritable;
+        e.connection = id_;
+        e.peer_key = peer_key_;
+        s.out.event(e);
+    }
+    if (send_.pending_send_count() > 0) s.out.wants_to_send(id_);
+    if (send_.held_count() == 0) send_.trim();
+}
+
+void Connection::handle_request(Services& s, Instant now, std::uint32_t ack,
+                                std::span<const std::uint8_t> message) {
+    ++stats_.requests_received;
+    const Duration guard = rtt_.srtt();
+    const std::uint64_t in_flight = in_flight_bytes();
+    auto r = send_.apply_request(message, ack, now, guard);
+    if (!r) {
+        s.drop(DropReason::kBadRequest);
+        return;
+    }
+    if (r->rtt_sample) rtt_.on_sample(*r->rtt_sample);
+    if (r->acked_count > 0) {
+        cc_.on_ack(now, wire_bytes(r->acked_bytes, r->acked_count), in_flight, rtt_);
+    }
+    if (r->marked_count > 0 && r->newest_marked_sent) {
+        cc_.on_loss(now, wire_bytes(r->marked_bytes, r->marked_count), *r->newest_marked_sent);
+    }
+    after_send_progress(s);
+}
+
+void Connection::handle_message(Services& s, Instant now, std::uint32_t number, std::uint32_t ack,
+                                std::span<const std::uint8_t> message) {
+    switch (wire::classify_id(message[0])) {
+        case wire::IdClass::kRequest:
+            handle_request(s, now, ack, message);
+            recv_.extend_end(number);
+            break;
+        case wire::IdClass::kLossless: receive_lossless(s, now, number, message); break;
+        case wire::IdClass::kLossy:
+            recv_.extend_end(number);
+            if (!lossy_.push(message)) s.drop(DropReason::kLossyQueueFull);
+            notify_readable(s);
+            break;
+        default: s.drop(DropReason::kInvalidDataId); break;
+    }
+}
+
+void Connection::receive_lossless(Services& s, Instant now, std::uint32_t number,
+                                  std::span<const std::uint8_t> message) {
+    const bool gap = data::before(recv_.end(), number);
+    switch (recv_.accept(number, message)) {
+        case data::AcceptResult::kAccepted: break;
+        case data::AcceptResult::kDuplicate: s.drop(DropReason::kDuplicateLossless); return;
+        case data::AcceptResult::kOutOfWindow: s.drop(DropReason::kLosslessOutOfWindow); return;
+        case data::AcceptResult::kOverBudget: s.drop(DropReason::kReceiveBufferFull); return;
+        case data::AcceptResult::kInvalid: s.drop(DropReason::kInvalidDataId); return;
+    }
+    if (recv_.contains(recv_.start())) notify_readable(s);
+    if (unacked_received_++ == 0) first_unacked_at_ = now;
+    // A gap (a packet beyond the next expected one) is reported at once, so the sender can
+    // repair it; otherwise acknowledge every few packets.
+    if (gap || unacked_received_ >= kAckEveryPackets) send_request(s, now);
+}
+
+void Connection::notify_readable(Services& s) {
+    if (readable_notified_) return;
+    readable_notified_ = true;
+    Event e;
+    e.kind = Event::Kind::kReadable;
+    e.connection = id_;
+    e.peer_key = peer_key_;
+    s.out.event(e);
+}
+
+ConnectionInfo Connection::info() const {
+    ConnectionInfo i;
+    i.status = status();
+    i.peer_key = peer_key_;
+    i.peer_dht_key = peer_dht_key_;
+    i.address = address_;
+    if (const auto* st = std::get_if<CookieRequesting>(&state_)) i.handshake_sends = st->request.sends;
+    if (const auto* hs = std::get_if<HandshakeSending>(&state_)) i.handshake_sends = hs->handshake.sends;
+    if (const auto* nc = std::get_if<NotConfirmed>(&state_)) i.handshake_sends = nc->handshake.sends;
+    i.send_buffer_start = send_.start();
+    i.send_buffer_end = send_.end();
+    i.send_buffered_bytes = static_cast<std::size_t>(send_.buffered_bytes());
+    i.recv_buffered_bytes = recv_.stored_bytes();
+    i.smoothed_rtt = rtt_.srtt();
+    i.congestion_window = cc_.window();
+    i.stats = stats_;
+    return i;
+}
+
+}  // namespace netcrypto::core

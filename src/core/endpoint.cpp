@@ -1,0 +1,622 @@
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "core/endpoint_impl.hpp"
+
+namespace netcrypto {
+
+namespace {
+constexpr std::size_t kMaxRateBuckets = 4096;
+constexpr std::size_t kMaxDhtCache = 1024;
+constexpr std::size_t kMaxSeenSessions = 16384;
+}  // namespace
+
+// --- names -------------------------------------------------------------------------------------
+
+std::string_view to_string(Status s) {
+    switch (s) {
+        case Status::kCookieRequesting: return "CookieRequesting";
+        case Status::kHandshakeSending: return "HandshakeSending";
+        case Status::kNotConfirmed: return "NotConfirmed";
+        case Status::kEstablished: return "Established";
+        case Status::kClosed: return "Closed";
+    }
+    return "Unknown";
+}
+
+std::string_view to_string(CloseReason r) {
+    switch (r) {
+        case CloseReason::kNone: return "none";
+        case CloseReason::kTimedOut: return "timed_out";
+        case CloseReason::kPeerSilent: return "peer_silent";
+        case CloseReason::kKilledByPeer: return "killed_by_peer";
+        case CloseReason::kClosedLocally: return "closed_locally";
+        case CloseReason::kReplaced: return "replaced";
+        case CloseReason::kRejected: return "rejected";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(Error e) {
+    switch (e) {
+        case Error::kUnknownConnection: return "unknown connection";
+        case Error::kWrongStatus: return "wrong connection status";
+        case Error::kWouldBlock: return "send buffer full (would block)";
+        case Error::kInvalidMessage: return "invalid message";
+        case Error::kTooManyConnections: return "too many connections";
+        case Error::kAlreadyConnected: return "already connected to that peer";
+        case Error::kNoSuchRequest: return "no such incoming request";
+        case Error::kInvalidKey: return "invalid public key";
+    }
+    return "unknown error";
+}
+
+std::string_view to_string(DropReason r) {
+    static constexpr std::array<std::string_view, kDropReasonCount> kNames{
+        "empty",
+        "unknown_type",
+        "bad_length",
+        "bad_tag",
+        "cookie_bad_tag",
+        "cookie_expired",
+        "cookie_from_future",
+        "cookie_hash_mismatch",
+        "wrong_peer_key",
+        "unknown_connection",
+        "wrong_status",
+        "echo_id_mismatch",
+        "rate_limited",
+        "replayed_handshake",
+        "replayed_data",
+        "stale_nonce",
+        "bad_ack",
+        "only_padding",
+        "invalid_data_id",
+        "duplicate_lossless",
+        "lossless_out_of_window",
+        "receive_buffer_full",
+        "bad_request",
+        "invalid_key",
+        "not_accepted",
+        "duplicate_incoming",
+        "lossy_queue_full",
+    };
+    const auto i = static_cast<std::size_t>(r);
+    return i < kNames.size() ? kNames[i] : "unknown";
+}
+
+// --- hashing -----------------------------------------------------------------------------------
+
+std::size_t SaltedHash::operator()(const Address& a) const noexcept {
+    std::array<std::uint8_t, 19> buf{};
+    buf[0] = static_cast<std::uint8_t>(a.family);
+    std::copy(a.ip.begin(), a.ip.end(), buf.begin() + 1);
+    buf[17] = static_cast<std::uint8_t>(a.port >> 8U);
+    buf[18] = static_cast<std::uint8_t>(a.port & 0xFFU);
+    std::uint64_t h = 0;
+    crypto_shorthash(reinterpret_cast<unsigned char*>(&h), buf.data(), buf.size(), key.data());
+    return static_cast<std::size_t>(h);
+}
+
+std::size_t SaltedHash::operator()(const PublicKey& k) const noexcept {
+    std::uint64_t h = 0;
+    crypto_shorthash(reinterpret_cast<unsigned char*>(&h), k.bytes.data(), k.bytes.size(),
+                     key.data());
+    return static_cast<std::size_t>(h);
+}
+
+// --- construction ------------------------------------------------------------------------------
+
+Endpoint::Impl::Impl(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, EndpointConfig config)
+    : real_(std::move(long_term)),
+      dht_(std::move(dht)),
+      rng_(rng),
+      cfg_(std::move(config)),
+      jar_(rng, cfg_.cookie_validity),
+      next_rotation_(now + cfg_.cookie_rotation),
+      hash_([&rng] {
+          SaltedHash h;
+          rng.fill(h.key);
+          return h;
+      }()),
+      by_addr_(16, hash_),
+      by_key_(16, hash_),
+      seen_sessions_(16, hash_),
+      buckets_(16, hash_),
+      dht_cache_(16, hash_) {}
+
+// --- outputs -----------------------------------------------------------------------------------
+
+void Endpoint::Impl::transmit(const Address& to, std::span<const std::uint8_t> bytes) {
+    if (bytes.size() > kMaxDatagramSize) return;
+    OutDatagram& d = out_.emplace_back();
+    d.to = to;
+    d.size = static_cast<std::uint16_t>(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), d.bytes.begin());
+}
+
+void Endpoint::Impl::event(const Event& e) { events_.push_back(e); }
+
+void Endpoint::Impl::wants_to_send(ConnectionId id) {
+    const auto index = index_of(id);
+    if (index >= slots_.size() || slots_[index].generation != generation_of(id)) return;
+    if (!slots_[index].ready) {
+        slots_[index].ready = true;
+        ready_.push_back(index);
+    }
+}
+
+std::optional<Transmit> Endpoint::Impl::poll_transmit(Instant now, std::span<std::uint8_t> buffer) {
+    if (buffer.size() < kMaxDatagramSize) return std::nullopt;
+    if (!out_.empty()) {
+        const OutDatagram& d = out_.front();
+        std::copy_n(d.bytes.begin(), d.size, buffer.begin());
+        Transmit t{d.to, d.size};
+        out_.pop_front();
+        ++stats_.datagrams_sent;
+        stats_.bytes_sent += t.size;
+        return t;
+    }
+    // Data packets are produced on demand, round robin over connections with something to send.
+    for (std::size_t tries = ready_.size(); tries > 0 && !ready_.empty(); --tries) {
+        const std::uint32_t index = ready_.front();
+        ready_.pop_front();
+        Slot& slot = slots_[index];
+        slot.ready = false;
+        if (!slot.conn) continue;
+        auto s = services();
+        std::optional<Instant> retry_at;
+        const std::size_t n = slot.conn->produce(s, now, buffer, retry_at);
+        if (n > 0) {
+            slot.ready = true;
+            ready_.push_back(index);
+            ++stats_.datagrams_sent;
+            stats_.bytes_sent += n;
+            return Transmit{slot.conn->address(), n};
+        }
+        after(index);  // paced: its timer now includes the pacing deadline
+    }
+    return std::nullopt;
+}
+
+std::optional<Event> Endpoint::Impl::poll_event() {
+    if (events_.empty()) return std::nullopt;
+    Event e = events_.front();
+    events_.pop_front();
+    return e;
+}
+
+// --- slots, lookups, timers --------------------------------------------------------------------
+
+core::Connection* Endpoint::Impl::get(ConnectionId id) {
+    const auto index = index_of(id);
+    if (index >= slots_.size()) return nullptr;
+    Slot& s = slots_[index];
+    if (!s.conn || s.generation != generation_of(id)) return nullptr;
+    return s.conn.get();
+}
+
+const core::Connection* Endpoint::Impl::get(ConnectionId id) const {
+    return const_cast<Impl*>(this)->get(id);
+}
+
+std::optional<std::uint32_t> Endpoint::Impl::allocate_slot() {
+    if (live_ >= cfg_.max_connections) return std::nullopt;
+    std::uint32_t index = 0;
+    if (!free_.empty()) {
+        index = free_.back();
+        free_.pop_back();
+    } else {
+        index = static_cast<std::uint32_t>(slots_.size());
+        slots_.emplace_back();
+    }
+    ++live_;
+    return index;
+}
+
+void Endpoint::Impl::bind_address(std::uint32_t index, const Address& address) {
+    by_addr_[address] = index;
+}
+
+void Endpoint::Impl::remove(std::uint32_t index) {
+    Slot& slot = slots_[index];
+    if (!slot.conn) return;
+    if (auto it = by_addr_.find(slot.conn->address()); it != by_addr_.end() && it->second == index) {
+        by_addr_.erase(it);
+    }
+    if (auto it = by_key_.find(slot.conn->peer_key()); it != by_key_.end() && it->second == index) {
+        by_key_.erase(it);
+    }
+    slot.conn.reset();
+    slot.scheduled.reset();
+    ++slot.generation;
+    free_.push_back(index);
+    --live_;
+}
+
+void Endpoint::Impl::after(std::uint32_t index) {
+    Slot& slot = slots_[index];
+    if (!slot.conn) return;
+    if (slot.conn->closed()) {
+        remove(index);
+        prune_timers();
+        return;
+    }
+    const auto deadline = slot.conn->next_deadline(cfg_);
+    if (deadline != slot.scheduled) {
+        slot.scheduled = deadline;
+        if (deadline) timers_.push(TimerEntry{*deadline, index, slot.generation});
+    }
+    prune_timers();
+}
+
+void Endpoint::Impl::prune_timers() {
+    while (!timers_.empty()) {
+        const TimerEntry& t = timers_.top();
+        const Slot& slot = slots_[t.index];
+        if (slot.conn && slot.generation == t.generation && slot.scheduled == t.at) return;
+        timers_.pop();
+    }
+}
+
+std::optional<Instant> Endpoint::Impl::next_timeout() const {
+    std::optional<Instant> next = next_rotation_;
+    if (!timers_.empty() && timers_.top().at < *next) next = timers_.top().at;
+    if (!out_.empty() || !ready_.empty()) {
+        // Output is waiting: the caller should poll_transmit; nothing to wait for.
+    }
+    return next;
+}
+
+void Endpoint::Impl::handle_timeout(Instant now) {
+    if (now >= next_rotation_) {
+        jar_.rotate(rng_);
+        next_rotation_ = now + cfg_.cookie_rotation;
+    }
+    // Every due timer fires once per call; a connection re-armed for `now` waits for the next
+    // call, so a misbehaving timer can never spin this loop.
+    std::vector<TimerEntry> due;
+    while (!timers_.empty() && timers_.top().at <= now) {
+        due.push_back(timers_.top());
+        timers_.pop();
+    }
+    for (const TimerEntry& t : due) {
+        Slot& slot = slots_[t.index];
+        if (!slot.conn || slot.generation != t.generation || slot.scheduled != t.at) continue;
+        slot.scheduled.reset();
+        auto s = services();
+        slot.conn->on_timeout(s, now);
+        after(t.index);
+    }
+    while (!pending_.empty() && pending_.front().expires <= now) pending_.pop_front();
+}
+
+std::optional<ConnectionId> Endpoint::Impl::find(const PublicKey& peer_key) const {
+    auto it = by_key_.find(peer_key);
+    if (it == by_key_.end()) return std::nullopt;
+    return make_id(it->second, slots_[it->second].generation);
+}
+
+std::vector<ConnectionId> Endpoint::Impl::connections() const {
+    std::vector<ConnectionId> ids;
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].conn) ids.push_back(make_id(i, slots_[i].generation));
+    }
+    return ids;
+}
+
+// --- datagram dispatch -------------------------------------------------------------------------
+
+void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
+                                     std::span<const std::uint8_t> bytes) {
+    ++stats_.datagrams_received;
+    stats_.bytes_received += bytes.size();
+    auto s = services();
+    if (bytes.empty()) {
+        s.drop(DropReason::kEmpty);
+        return;
+    }
+    const std::uint8_t type = bytes[0];
+    if (type == wire::kCookieRequestType) {
+        handle_cookie_request(now, from, bytes);
+        return;
+    }
+    if (type != wire::kCookieResponseType && type != wire::kHandshakeType &&
+        type != wire::kDataType) {
+        s.drop(DropReason::kUnknownType);
+        return;
+    }
+    if (bytes.size() <= wire::kMinCryptoPacketSize || bytes.size() > wire::kMaxPacketSize) {
+        s.drop(DropReason::kBadLength);
+        return;
+    }
+    if (type == wire::kHandshakeType) ++stats_.handshakes_received;
+    if (type == wire::kDataType) ++stats_.data_packets_received;
+
+    auto it = by_addr_.find(from);
+    if (it == by_addr_.end()) {
+        if (type == wire::kHandshakeType) {
+            handle_unbound_handshake(now, from, bytes);
+        } else {
+            s.drop(DropReason::kUnknownConnection);
+        }
+        return;
+    }
+    const std::uint32_t index = it->second;
+    core::Connection& conn = *slots_[index].conn;
+    switch (type) {
+        case wire::kCookieResponseType: conn.on_cookie_response(s, now, bytes); break;
+        case wire::kDataType: conn.on_data(s, now, bytes); break;
+        default: {
+            auto hs = handshake::consume_handshake(
+                bytes, jar_, now, &conn.peer_key(),
+                [&conn](const PublicKey&) { return &conn.real_shared(); });
+            if (!hs) {
+                s.drop(hs.error());
+                break;
+            }
+            conn.on_handshake(s, now, *hs, from, /*bound=*/true);
+            if (conn.address() != from) bind_address(index, conn.address());
+            break;
+        }
+    }
+    after(index);
+}
+
+void Endpoint::Impl::handle_cookie_request(Instant now, const Address& from,
+                                           std::span<const std::uint8_t> bytes) {
+    ++stats_.cookie_requests_received;
+    auto s = services();
+    if (bytes.size() != wire::kCookieRequestSize) {
+        s.drop(DropReason::kBadLength);
+        return;
+    }
+    if (!take_cookie_token(now, from)) {
+        s.drop(DropReason::kRateLimited);
+        return;
+    }
+    auto request = handshake::consume_cookie_request(
+        bytes, [this](const PublicKey& pk) { return dht_shared_for(pk); });
+    if (!request) {
+        s.drop(request.error());
+        return;
+    }
+    const auto response = handshake::create_cookie_response(*request, jar_, now, rng_);
+    transmit(from, response);
+    ++stats_.cookie_responses_sent;
+}
+
+bool Endpoint::Impl::take_cookie_token(Instant now, const Address& from) {
+    auto it = buckets_.find(from);
+    if (it == buckets_.end()) {
+        if (buckets_.size() >= kMaxRateBuckets) {
+            // Forget sources whose bucket has refilled completely; they lose nothing.
+            const auto full_after = std::chrono::duration<double>(cfg_.cookie_rate_burst /
+                                                                  cfg_.cookie_rate_per_second);
+            std::erase_if(buckets_, [&](const auto& kv) { return now - kv.second.last > full_after; });
+            if (buckets_.size() >= kMaxRateBuckets) return false;  // under attack: new sources wait
+        }
+        it = buckets_.emplace(from, Bucket{cfg_.cookie_rate_burst, now}).first;
+    }
+    Bucket& b = it->second;
+    const double elapsed = std::chrono::duration<double>(now - b.last).count();
+    b.tokens = std::min(cfg_.cookie_rate_burst, b.tokens + elapsed * cfg_.cookie_rate_per_second);
+    b.last = now;
+    if (b.tokens < 1.0) return false;
+    b.tokens -= 1.0;
+    return true;
+}
+
+const crypto::SharedKey* Endpoint::Impl::dht_shared_for(const PublicKey& peer_dht_pk) {
+    if (auto it = dht_cache_.find(peer_dht_pk); it != dht_cache_.end()) return &it->second;
+    crypto::SharedKey k;
+    if (!k.precompute(peer_dht_pk, dht_.secret_key)) return nullptr;
+    if (dht_cache_.size() >= kMaxDhtCache) dht_cache_.clear();
+    return &dht_cache_.emplace(peer_dht_pk, std::move(k)).first->second;
+}
+
+bool Endpoint::Impl::seen_session(Instant now, const PublicKey& session_pk) {
+    auto it = seen_sessions_.find(session_pk);
+    return it != seen_sessions_.end() && it->second > now;
+}
+
+void Endpoint::Impl::remember_session(Instant now, const PublicKey& session_pk) {
+    if (seen_sessions_.size() >= kMaxSeenSessions) {
+        std::erase_if(seen_sessions_, [now](const auto& kv) { return kv.second <= now; });
+    }
+    // A handshake can only be replayed while the cookie inside it is valid.
+    seen_sessions_[session_pk] = now + cfg_.cookie_validity + 1s;
+}
+
+bool Endpoint::Impl::auto_accepts(const PublicKey& peer) const {
+    return cfg_.accept_all ||
+           std::find(cfg_.allowlist.begin(), cfg_.allowlist.end(), peer) != cfg_.allowlist.end();
+}
+
+void Endpoint::Impl::handle_unbound_handshake(Instant now, const Address& from,
+                                              std::span<const std::uint8_t> bytes) {
+    auto s = services();
+    crypto::SharedKey computed;
+    auto hs = handshake::consume_handshake(
+        bytes, jar_, now, nullptr, [&](const PublicKey& peer) -> const crypto::SharedKey* {
+            if (auto it = by_key_.find(peer); it != by_key_.end()) {
+                return &slots_[it->second].conn->real_shared();
+            }
+            return computed.precompute(peer, real_.secret_key) ? &computed : nullptr;
+        });
+    if (!hs) {
+        s.drop(hs.error());
+        return;
+    }
+    if (seen_session(now, hs->peer_session_pk)) {
+        s.drop(DropReason::kReplayedHandshake);
+        return;
+    }
+    auto existing = by_key_.find(hs->peer_real_pk);
+    if (existing == by_key_.end()) {
+        remember_session(now, hs->peer_session_pk);
+        offer_incoming(now, *hs, from, computed);
+        return;
+    }
+    const std::uint32_t index = existing->second;
+    core::Connection& conn = *slots_[index].conn;
+    const Status st = conn.status();
+    if (hs->peer_dht_pk != conn.peer_dht_key()) {
+        // Spec §4.4 (b): the peer restarted (new DHT key, new address): replace the session.
+        remember_session(now, hs->peer_session_pk);
+        if (auto it = by_addr_.find(conn.address()); it != by_addr_.end() && it->second == index) {
+            by_addr_.erase(it);
+        }
+        conn.replace_with_incoming(s, now, *hs, from);
+        bind_address(index, from);
+    } else if (st == Status::kCookieRequesting || st == Status::kHandshakeSending) {
+        // Path B: same peer and DHT key from a new address while we are still handshaking.
+        remember_session(now, hs->peer_session_pk);
+        if (auto it = by_addr_.find(conn.address()); it != by_addr_.end() && it->second == index) {
+            by_addr_.erase(it);
+        }
+        conn.on_handshake(s, now, *hs, from, /*bound=*/false);
+        bind_address(index, conn.address());
+    } else {
+        s.drop(DropReason::kWrongStatus);
+    }
+    after(index);
+}
+
+void Endpoint::Impl::offer_incoming(Instant now, const handshake::HandshakeInfo& hs,
+                                    const Address& from, const crypto::SharedKey& real_shared) {
+    auto s = services();
+    if (auto_accepts(hs.peer_real_pk)) {
+        if (!create_incoming(now, hs, from, real_shared)) s.drop(DropReason::kNotAccepted);
+        return;
+    }
+    for (const Pending& p : pending_) {
+        if (p.hs.peer_real_pk == hs.peer_real_pk) {
+            s.drop(DropReason::kDuplicateIncoming);
+            return;
+        }
+    }
+    while (pending_.size() >= cfg_.max_pending_incoming && !pending_.empty()) pending_.pop_front();
+    if (cfg_.max_pending_incoming == 0) {
+        s.drop(DropReason::kNotAccepted);
+        return;
+    }
+    Pending p;
+    p.id = next_request_++;
+    p.hs = hs;
+    p.from = from;
+    p.expires = now + cfg_.cookie_validity;
+    p.real_shared = real_shared;
+    Event e;
+    e.kind = Event::Kind::kIncoming;
+    e.peer_key = hs.peer_real_pk;
+    e.peer_dht_key = hs.peer_dht_pk;
+    e.address = from;
+    e.request = p.id;
+    pending_.push_back(std::move(p));
+    event(e);
+}
+
+Result<ConnectionId> Endpoint::Impl::create_incoming(Instant now,
+                                                     const handshake::HandshakeInfo& hs,
+                                                     const Address& from,
+                                                     const crypto::SharedKey& real_shared) {
+    if (by_key_.contains(hs.peer_real_pk)) return tl::unexpected(Error::kAlreadyConnected);
+    auto index = allocate_slot();
+    if (!index) return tl::unexpected(Error::kTooManyConnections);
+    Slot& slot = slots_[*index];
+    const ConnectionId id = make_id(*index, slot.generation);
+    auto s = services();
+    slot.conn = std::make_unique<core::Connection>(s, id, now, hs, from, real_shared);
+    by_key_[hs.peer_real_pk] = *index;
+    bind_address(*index, from);
+    after(*index);
+    return id;
+}
+
+// --- commands ----------------------------------------------------------------------------------
+
+Result<ConnectionId> Endpoint::Impl::connect(Instant now, const PublicKey& peer_key,
+                                             const PublicKey& peer_dht_key,
+                                             const Address& address) {
+    if (by_key_.contains(peer_key)) return tl::unexpected(Error::kAlreadyConnected);
+    crypto::SharedKey real_shared;
+    crypto::SharedKey dht_shared;
+    if (!real_shared.precompute(peer_key, real_.secret_key) ||
+        !dht_shared.precompute(peer_dht_key, dht_.secret_key)) {
+        return tl::unexpected(Error::kInvalidKey);
+    }
+    auto index = allocate_slot();
+    if (!index) return tl::unexpected(Error::kTooManyConnections);
+    Slot& slot = slots_[*index];
+    const ConnectionId id = make_id(*index, slot.generation);
+    auto s = services();
+    slot.conn = std::make_unique<core::Connection>(s, id, now, peer_key, peer_dht_key, address,
+                                                   real_shared, dht_shared);
+    by_key_[peer_key] = *index;
+    bind_address(*index, address);
+    after(*index);
+    return id;
+}
+
+Result<ConnectionId> Endpoint::Impl::accept(Instant now, std::uint64_t request) {
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [request](const Pending& p) { return p.id == request; });
+    if (it == pending_.end() || it->expires <= now) return tl::unexpected(Error::kNoSuchRequest);
+    Pending p = std::move(*it);
+    pending_.erase(it);
+    return create_incoming(now, p.hs, p.from, p.real_shared);
+}
+
+Result<void> Endpoint::Impl::reject(std::uint64_t request) {
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [request](const Pending& p) { return p.id == request; });
+    if (it == pending_.end()) return tl::unexpected(Error::kNoSuchRequest);
+    pending_.erase(it);
+    return {};
+}
+
+Result<void> Endpoint::Impl::close(Instant now, ConnectionId id) {
+    core::Connection* conn = get(id);
+    if (conn == nullptr) return tl::unexpected(Error::kUnknownConnection);
+    auto s = services();
+    conn->close(s, now, CloseReason::kClosedLocally);
+    after(index_of(id));
+    return {};
+}
+
+// --- the public facade -------------------------------------------------------------------------
+
+Endpoint::Endpoint(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, EndpointConfig config)
+    : impl_(std::make_unique<Impl>(std::move(long_term), std::move(dht), rng, now,
+                                   std::move(config))) {}
+Endpoint::~Endpoint() = default;
+Endpoint::Endpoint(Endpoint&&) noexcept = default;
+Endpoint& Endpoint::operator=(Endpoint&&) noexcept = default;
+
+const PublicKey& Endpoint::public_key() const { return impl_->real_.public_key; }
+const PublicKey& Endpoint::dht_public_key() const { return impl_->dht_.public_key; }
+
+void Endpoint::handle_datagram(Instant now, const Address& from,
+                               std::span<const std::uint8_t> bytes) {
+    impl_->handle_datagram(now, from, bytes);
+}
+void Endpoint::handle_timeout(Instant now) { impl_->handle_timeout(now); }
+std::optional<Instant> Endpoint::next_timeout() const { return impl_->next_timeout(); }
+std::optional<Transmit> Endpoint::poll_transmit(Instant now, std::span<std::uint8_t> buffer) {
+    return impl_->poll_transmit(now, buffer);
+}
+std::optional<Event> Endpoint::poll_event() { return impl_->poll_event(); }
+
+Result<ConnectionId> Endpoint::connect(Instant now, const PublicKey& peer_key,
+                                       const PublicKey& peer_dht_key, const Address& address) {
+    return impl_->connect(now, peer_key, peer_dht_key, address);
+}
+Result<ConnectionId> Endpoint::accept(Instant now, std::uint64_t request) {
+    return impl_->accept(now, request);
+}
+Result<void> Endpoint::reject(std::uint64_t request) { return impl_->reject(request); }
+Result<void> Endpoint::close(Instant now, ConnectionId id) { return impl_->close(now, id); }
+
+}  // namespace netcrypto

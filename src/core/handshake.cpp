@@ -1,0 +1,85 @@
+#include "core/handshake.hpp"
+
+namespace netcrypto::handshake {
+
+DropReason drop_reason_for(CookieError e) {
+    switch (e) {
+        case CookieError::kBadTag: return DropReason::kCookieBadTag;
+        case CookieError::kExpired: return DropReason::kCookieExpired;
+        case CookieError::kFromFuture: return DropReason::kCookieFromFuture;
+    }
+    return DropReason::kCookieBadTag;
+}
+
+CookieRequestBytes create_cookie_request(const PublicKey& our_real_pk, const PublicKey& our_dht_pk,
+                                         const crypto::SharedKey& dht_shared,
+                                         const wire::EchoId& echo_id, Rng& rng) {
+    wire::CookieRequestPlain plain;
+    plain.sender_real_pk = our_real_pk;
+    plain.echo_id = echo_id;  // padding stays zero, as c-toxcore sends it
+    std::array<std::uint8_t, wire::kCookieRequestPlainSize> plain_bytes{};
+    wire::encode(plain, plain_bytes);
+
+    wire::CookieRequest packet;
+    packet.sender_dht_pk = our_dht_pk;
+    packet.nonce = crypto::Nonce::random(rng);
+    (void)crypto::seal(dht_shared, packet.nonce, plain_bytes, packet.encrypted);
+    CookieRequestBytes out{};
+    wire::encode(packet, out);
+    return out;
+}
+
+CookieResponseBytes create_cookie_response(const CookieRequestInfo& request,
+                                           const CookieJar& jar, Instant now, Rng& rng) {
+    wire::CookieResponsePlain plain;
+    // The cookie is about the requester: its real key from the plaintext, DHT key from the header.
+    plain.cookie = jar.issue(now, request.requester_real_pk, request.requester_dht_pk, rng);
+    plain.echo_id = request.echo_id;
+    std::array<std::uint8_t, wire::kCookieResponsePlainSize> plain_bytes{};
+    wire::encode(plain, plain_bytes);
+
+    wire::CookieResponse packet;
+    packet.nonce = crypto::Nonce::random(rng);
+    (void)crypto::seal(request.shared, packet.nonce, plain_bytes, packet.encrypted);
+    CookieResponseBytes out{};
+    wire::encode(packet, out);
+    return out;
+}
+
+tl::expected<wire::Cookie, DropReason> consume_cookie_response(std::span<const std::uint8_t> bytes,
+                                                               const crypto::SharedKey& dht_shared,
+                                                               const wire::EchoId& echo_id) {
+    auto packet = wire::decode_cookie_response(bytes);
+    if (!packet) return tl::unexpected(DropReason::kBadLength);
+    std::array<std::uint8_t, wire::kCookieResponsePlainSize> plain{};
+    if (!crypto::open(dht_shared, packet->nonce, packet->encrypted, plain)) {
+        return tl::unexpected(DropReason::kBadTag);
+    }
+    auto parsed = wire::decode_cookie_response_plain(plain);
+    if (!crypto::equal_ct(parsed->echo_id, echo_id)) {
+        return tl::unexpected(DropReason::kEchoIdMismatch);
+    }
+    return parsed->cookie;
+}
+
+HandshakeBytes create_handshake(const HandshakeParams& params,
+                                const crypto::SharedKey& real_shared, Rng& rng) {
+    wire::HandshakePlain plain;
+    plain.base_nonce = params.base_nonce;                  // base nonce
+    plain.session_pk = params.session_pk;                  // session pk
+    plain.cookie_hash = crypto::sha512(*params.peer_cookie);  // sha512(cookie)
+    plain.other_cookie = params.other_cookie;              // our cookie about the peer
+    std::array<std::uint8_t, wire::kHandshakePlainSize> plain_bytes{};
+    wire::encode(plain, plain_bytes);
+
+    wire::Handshake packet;
+    packet.cookie = *params.peer_cookie;
+    packet.nonce = crypto::Nonce::random(rng);
+    (void)crypto::seal(real_shared, packet.nonce, plain_bytes, packet.encrypted);
+    crypto::wipe(plain_bytes);
+    HandshakeBytes out{};
+    wire::encode(packet, out);
+    return out;
+}
+
+}  // namespace netcrypto::handshake

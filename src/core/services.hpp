@@ -1,0 +1,45 @@
+// What the endpoint lends a connection while it handles an input: keys, cookie jar, randomness,
+// configuration, counters, and the two outputs (datagrams to send, events to report).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include <netcrypto/endpoint.hpp>
+
+#include "core/cookie.hpp"
+
+namespace netcrypto::core {
+
+/// Sink for outputs; implemented by the endpoint (queues, never calls back into the app).
+class Outputs {
+public:
+    Outputs() = default;
+    Outputs(const Outputs&) = delete;
+    Outputs& operator=(const Outputs&) = delete;
+    Outputs(Outputs&&) = delete;
+    Outputs& operator=(Outputs&&) = delete;
+    virtual ~Outputs() = default;
+
+    /// Queues a datagram (copied) to `to`.
+    virtual void transmit(const Address& to, std::span<const std::uint8_t> bytes) = 0;
+    /// Queues an event for the application.
+    virtual void event(const Event& e) = 0;
+    /// Tells the endpoint the connection has data it may send now (poll_transmit will ask it).
+    virtual void wants_to_send(ConnectionId id) = 0;
+};
+
+/// Everything a connection may use while handling one input.
+struct Services {
+    Rng& rng;
+    const CookieJar& jar;
+    const KeyPair& real;
+    const KeyPair& dht;
+    const EndpointConfig& config;
+    EndpointStats& stats;
+    Outputs& out;
+
+    void drop(DropReason r) const { ++stats.dropped[static_cast<std::size_t>(r)]; }
+};
+
+}  // namespace netcrypto::core

@@ -1,0 +1,84 @@
+#include "sim/endpoint_node.hpp"
+
+namespace netcrypto::sim {
+
+namespace {
+KeyPair keys_from(SeededRng& rng) { return KeyPair::generate(rng); }
+}  // namespace
+
+std::string transition_name(const Event& e) {
+    std::string s(to_string(e.from));
+    s += "->";
+    s += to_string(e.to);
+    return s;
+}
+
+EndpointNode::EndpointNode(std::uint64_t seed, Address address, Instant now,
+                           EndpointConfig config)
+    : rng_(seed),
+      address_(address),
+      endpoint_(keys_from(rng_), keys_from(rng_), rng_, now, std::move(config)) {}
+
+void EndpointNode::handle_datagram(Instant now, const Address& from,
+                                   std::span<const std::uint8_t> bytes) {
+    endpoint_.handle_datagram(now, from, bytes);
+    pump_events(now);
+}
+
+std::optional<Outgoing> EndpointNode::poll_transmit(Instant now) {
+    pump_events(now);
+    auto t = endpoint_.poll_transmit(now, buffer_);
+    if (!t) return std::nullopt;
+    return Outgoing{address_, t->destination,
+                    std::vector<std::uint8_t>(buffer_.begin(),
+                                              buffer_.begin() + static_cast<std::ptrdiff_t>(t->size))};
+}
+
+std::optional<Instant> EndpointNode::next_timeout() const { return endpoint_.next_timeout(); }
+
+void EndpointNode::handle_timeout(Instant now) {
+    endpoint_.handle_timeout(now);
+    pump_events(now);
+}
+
+Status EndpointNode::status_of(const PublicKey& peer) const {
+    auto id = endpoint_.find(peer);
+    if (!id) return Status::kClosed;
+    auto info = endpoint_.info(*id);
+    return info ? info->status : Status::kClosed;
+}
+
+void EndpointNode::drain(Instant now, ConnectionId id) {
+    std::array<std::uint8_t, kMaxMessageSize> msg{};
+    for (int i = 0; i < 100000; ++i) {
+        auto n = endpoint_.read_lossless(now, id, msg);
+        if (!n || *n == 0) break;
+        auto view = std::span<const std::uint8_t>(msg).first(*n);
+        if (on_lossless) {
+            on_lossless(id, view);
+        } else {
+            received.emplace_back(view.begin(), view.end());
+        }
+    }
+    for (int i = 0; i < 100000; ++i) {
+        auto n = endpoint_.read_lossy(id, msg);
+        if (!n || *n == 0) break;
+        received_lossy.emplace_back(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(*n));
+    }
+}
+
+void EndpointNode::pump_events(Instant now) {
+    for (int i = 0; i < 100000; ++i) {
+        auto e = endpoint_.poll_event();
+        if (!e) break;
+        events.push_back(*e);
+        if (e->kind == Event::Kind::kStatus) transitions.push_back(transition_name(*e));
+        if (e->kind == Event::Kind::kIncoming && accept_incoming) {
+            (void)endpoint_.accept(now, e->request);
+        }
+        if (e->kind == Event::Kind::kReadable && read_enabled) drain(now, e->connection);
+        if (on_event) on_event(now, *e);
+    }
+}
+
+}  // namespace netcrypto::sim

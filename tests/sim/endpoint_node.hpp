@@ -1,0 +1,64 @@
+// Adapts a netcrypto::Endpoint to the simulator's Node interface and records what the
+// application would see: every event, and the lossless/lossy messages it reads.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <netcrypto/endpoint.hpp>
+
+#include "sim/simulator.hpp"
+
+namespace netcrypto::sim {
+
+/// A simulated host running one endpoint with a scripted application on top.
+class EndpointNode final : public Node {
+public:
+    /// Keys come from a SeededRng so a run replays exactly from its seed.
+    EndpointNode(std::uint64_t seed, Address address, Instant now, EndpointConfig config = {});
+
+    void handle_datagram(Instant now, const Address& from,
+                         std::span<const std::uint8_t> bytes) override;
+    std::optional<Outgoing> poll_transmit(Instant now) override;
+    [[nodiscard]] std::optional<Instant> next_timeout() const override;
+    void handle_timeout(Instant now) override;
+
+    Endpoint& endpoint() { return endpoint_; }
+    [[nodiscard]] const Address& address() const { return address_; }
+    [[nodiscard]] const PublicKey& key() const { return endpoint_.public_key(); }
+    [[nodiscard]] const PublicKey& dht_key() const { return endpoint_.dht_public_key(); }
+
+    /// Every event polled so far, in order.
+    std::vector<Event> events;
+    /// Status transitions seen, as "From->To" strings (e.g. "CookieRequesting->HandshakeSending").
+    std::vector<std::string> transitions;
+    /// Lossless messages read, concatenated per connection is left to the test via this hook.
+    std::function<void(Instant, const Event&)> on_event;
+    /// Called with every lossless message read (after kReadable); default: append to `received`.
+    std::function<void(ConnectionId, std::span<const std::uint8_t>)> on_lossless;
+    std::vector<std::vector<std::uint8_t>> received;
+    std::vector<std::vector<std::uint8_t>> received_lossy;
+    /// Incoming requests are accepted automatically when true; otherwise recorded only.
+    bool accept_incoming = true;
+    /// Read data when readable (false simulates an application that stopped reading).
+    bool read_enabled = true;
+
+    /// The current status of the connection to `peer`, or kClosed if none.
+    [[nodiscard]] Status status_of(const PublicKey& peer) const;
+    /// Reads every waiting message of `id` now.
+    void drain(Instant now, ConnectionId id);
+
+private:
+    void pump_events(Instant now);
+
+    SeededRng rng_;
+    Address address_;
+    Endpoint endpoint_;
+    std::array<std::uint8_t, kMaxDatagramSize> buffer_{};
+};
+
+/// "From->To" for a status event.
+std::string transition_name(const Event& e);
+
+}  // namespace netcrypto::sim

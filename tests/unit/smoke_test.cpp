@@ -1,5 +1,0 @@
-#include <gtest/gtest.h>
-
-#include "core/crypto/crypto.hpp"
-
-TEST(Smoke, SodiumIsReady) { EXPECT_TRUE(netcrypto::crypto::ready()); }
