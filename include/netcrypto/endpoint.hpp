@@ -91,14 +91,14 @@ struct EndpointConfig {
 
 /// An API error (misuse or a full resource); network input never produces these.
 enum class Error : std::uint8_t {
-    kUnknownConnection,  ///< the id is not (or no longer) a connection of this endpoint
-    kWrongStatus,        ///< the call needs another status (e.g. data before Established)
-    kWouldBlock,         ///< send buffer full: wait for Event::Kind::kWritable
-    kInvalidMessage,     ///< empty, too long (> 1373 bytes) or an id outside the allowed range
-    kTooManyConnections, ///< max_connections reached
-    kAlreadyConnected,   ///< a connection to this long-term key exists
-    kNoSuchRequest,      ///< accept/reject of an unknown or expired incoming request
-    kInvalidKey,         ///< a public key that yields no shared secret (low-order point)
+    kUnknownConnection,   ///< the id is not (or no longer) a connection of this endpoint
+    kWrongStatus,         ///< the call needs another status (e.g. data before Established)
+    kWouldBlock,          ///< send buffer full: wait for Event::Kind::kWritable
+    kInvalidMessage,      ///< empty, too long (> 1373 bytes) or an id outside the allowed range
+    kTooManyConnections,  ///< max_connections reached
+    kAlreadyConnected,    ///< a connection to this long-term key exists
+    kNoSuchRequest,       ///< accept/reject of an unknown or expired incoming request
+    kInvalidKey,          ///< a public key that yields no shared secret (low-order point)
 };
 std::string_view to_string(Error e);
 
@@ -108,22 +108,22 @@ using Result = tl::expected<T, Error>;
 /// Something the application should know; polled with Endpoint::poll_event.
 struct Event {
     enum class Kind : std::uint8_t {
-        kStatus,          ///< status changed from `from` to `to` (reason set on kClosed)
-        kIncoming,        ///< a peer with no connection sent a handshake: accept or reject
-        kDhtKeyChanged,   ///< the peer now uses `peer_dht_key`
-        kReadable,        ///< lossless or lossy messages are waiting (read_lossless/read_lossy)
-        kWritable,        ///< send_lossless may succeed again after kWouldBlock
-        kAcked,           ///< every lossless packet numbered below `acked_up_to` was received
+        kStatus,         ///< status changed from `from` to `to` (reason set on kClosed)
+        kIncoming,       ///< a peer with no connection sent a handshake: accept or reject
+        kDhtKeyChanged,  ///< the peer now uses `peer_dht_key`
+        kReadable,       ///< lossless or lossy messages are waiting (read_lossless/read_lossy)
+        kWritable,       ///< send_lossless may succeed again after kWouldBlock
+        kAcked,          ///< every lossless packet numbered below `acked_up_to` was received
     };
     Kind kind = Kind::kStatus;
     ConnectionId connection;
     Status from = Status::kCookieRequesting;
     Status to = Status::kCookieRequesting;
     CloseReason reason = CloseReason::kNone;
-    PublicKey peer_key;       ///< the peer's long-term key (all kinds)
-    PublicKey peer_dht_key;   ///< kIncoming, kDhtKeyChanged
-    Address address;          ///< kIncoming: where the handshake came from
-    std::uint64_t request = 0;    ///< kIncoming: pass to accept()/reject()
+    PublicKey peer_key;             ///< the peer's long-term key (all kinds)
+    PublicKey peer_dht_key;         ///< kIncoming, kDhtKeyChanged
+    Address address;                ///< kIncoming: where the handshake came from
+    std::uint64_t request = 0;      ///< kIncoming: pass to accept()/reject()
     std::uint32_t acked_up_to = 0;  ///< kAcked
 };
 
@@ -157,7 +157,7 @@ inline constexpr std::size_t kMaxMessageSize = 1373;
 /// A net_crypto endpoint: owns the long-term and DHT key pairs, the cookie key and every
 /// connection. Not thread-safe; one thread drives it.
 class Endpoint {
-public:
+  public:
     /// `rng` must outlive the endpoint. `now` starts the cookie-key rotation clock.
     Endpoint(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, EndpointConfig config = {});
     ~Endpoint();
@@ -218,7 +218,7 @@ public:
 
     class Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

@@ -33,7 +33,7 @@ struct PublicKey {
 /// A 32-byte X25519 secret key. Wiped with sodium_memzero when destroyed or overwritten;
 /// compared in constant time; never printed.
 class SecretKey {
-public:
+  public:
     SecretKey() = default;
     explicit SecretKey(std::span<const std::uint8_t, kSecretKeySize> bytes);
     SecretKey(const SecretKey& other);
@@ -52,7 +52,7 @@ public:
     /// Constant-time equality.
     friend bool operator==(const SecretKey& a, const SecretKey& b);
 
-private:
+  private:
     std::array<std::uint8_t, kSecretKeySize> bytes_{};
 };
 

@@ -10,7 +10,7 @@ namespace netcrypto {
 /// A source of random bytes handed to the core. Implementations must be cryptographically
 /// strong outside of tests.
 class Rng {
-public:
+  public:
     Rng() = default;
     Rng(const Rng&) = delete;
     Rng& operator=(const Rng&) = delete;
@@ -29,19 +29,19 @@ public:
 
 /// libsodium's randombytes_buf (the OS CSPRNG): for production use.
 class SodiumRng final : public Rng {
-public:
+  public:
     void fill(std::span<std::uint8_t> out) override;
 };
 
 /// A deterministic stream (ChaCha20 keyed by a 32-byte seed): the same seed always gives the
 /// same bytes, so a test run replays exactly. Never use it for real keys.
 class SeededRng final : public Rng {
-public:
+  public:
     explicit SeededRng(std::uint64_t seed);
     ~SeededRng() override;
     void fill(std::span<std::uint8_t> out) override;
 
-private:
+  private:
     std::array<std::uint8_t, 32> key_{};
     std::uint64_t counter_ = 0;
 };

@@ -11,33 +11,33 @@ namespace netcrypto {
 /// Why a received datagram (or part of it) was dropped. Junk from the network is never an
 /// error: it is dropped and counted here.
 enum class DropReason : std::uint8_t {
-    kEmpty,                 ///< zero-length datagram
-    kUnknownType,           ///< first byte is not 0x18..0x1b
-    kBadLength,             ///< length not what the packet type requires
-    kBadTag,                ///< authentication failed (wrong key, tampered, or not for us)
-    kCookieBadTag,          ///< a cookie that is not ours (or tampered)
-    kCookieExpired,         ///< our cookie, older than the validity period
-    kCookieFromFuture,      ///< our cookie, dated after now
-    kCookieHashMismatch,    ///< handshake's inner SHA-512 differs from the cookie it carries
-    kWrongPeerKey,          ///< handshake's long-term key is not the connection's peer
-    kUnknownConnection,     ///< data or cookie response from an address with no connection
-    kWrongStatus,           ///< packet not valid in the connection's current status
-    kEchoIdMismatch,        ///< cookie response answering a request we did not send
-    kRateLimited,           ///< cookie request over the per-source budget
-    kReplayedHandshake,     ///< a handshake already accepted (same session key and nonce)
-    kReplayedData,          ///< a data packet whose nonce was already accepted
-    kStaleNonce,            ///< a data nonce outside the receive window
-    kBadAck,                ///< data packet whose buffer_start is outside our send window
-    kOnlyPadding,           ///< data plaintext with no message
-    kInvalidDataId,         ///< reserved data id (3..15, 255)
-    kDuplicateLossless,     ///< lossless packet already received
-    kLosslessOutOfWindow,   ///< lossless packet number outside the receive window
-    kReceiveBufferFull,     ///< out-of-order data over the receive byte budget (re-requested)
-    kBadRequest,            ///< malformed REQUEST encoding
-    kInvalidKey,            ///< a public key with no shared secret (low-order point)
-    kNotAccepted,           ///< incoming handshake from a peer we do not accept (pending full)
-    kDuplicateIncoming,     ///< handshake for an incoming request already pending
-    kLossyQueueFull,        ///< lossy message dropped because the application did not read
+    kEmpty,                ///< zero-length datagram
+    kUnknownType,          ///< first byte is not 0x18..0x1b
+    kBadLength,            ///< length not what the packet type requires
+    kBadTag,               ///< authentication failed (wrong key, tampered, or not for us)
+    kCookieBadTag,         ///< a cookie that is not ours (or tampered)
+    kCookieExpired,        ///< our cookie, older than the validity period
+    kCookieFromFuture,     ///< our cookie, dated after now
+    kCookieHashMismatch,   ///< handshake's inner SHA-512 differs from the cookie it carries
+    kWrongPeerKey,         ///< handshake's long-term key is not the connection's peer
+    kUnknownConnection,    ///< data or cookie response from an address with no connection
+    kWrongStatus,          ///< packet not valid in the connection's current status
+    kEchoIdMismatch,       ///< cookie response answering a request we did not send
+    kRateLimited,          ///< cookie request over the per-source budget
+    kReplayedHandshake,    ///< a handshake already accepted (same session key and nonce)
+    kReplayedData,         ///< a data packet whose nonce was already accepted
+    kStaleNonce,           ///< a data nonce outside the receive window
+    kBadAck,               ///< data packet whose buffer_start is outside our send window
+    kOnlyPadding,          ///< data plaintext with no message
+    kInvalidDataId,        ///< reserved data id (3..15, 255)
+    kDuplicateLossless,    ///< lossless packet already received
+    kLosslessOutOfWindow,  ///< lossless packet number outside the receive window
+    kReceiveBufferFull,    ///< out-of-order data over the receive byte budget (re-requested)
+    kBadRequest,           ///< malformed REQUEST encoding
+    kInvalidKey,           ///< a public key with no shared secret (low-order point)
+    kNotAccepted,          ///< incoming handshake from a peer we do not accept (pending full)
+    kDuplicateIncoming,    ///< handshake for an incoming request already pending
+    kLossyQueueFull,       ///< lossy message dropped because the application did not read
     kCount_,
 };
 
@@ -72,7 +72,7 @@ struct EndpointStats {
 struct ConnectionStats {
     std::uint64_t packets_sent = 0;
     std::uint64_t packets_received = 0;
-    std::uint64_t lossless_sent = 0;        ///< first transmissions
+    std::uint64_t lossless_sent = 0;  ///< first transmissions
     std::uint64_t retransmissions = 0;
     std::uint64_t lossless_delivered = 0;
     std::uint64_t lossy_sent = 0;

@@ -111,8 +111,7 @@ void Connection::send_temp(Services& s, Instant now) {
     };
     std::visit(Overloaded{[&](CookieRequesting& st) { send(st.request, false); },
                           [&](HandshakeSending& st) { send(st.handshake, true); },
-                          [&](NotConfirmed& st) { send(st.handshake, true); },
-                          [](auto&) {}},
+                          [&](NotConfirmed& st) { send(st.handshake, true); }, [](auto&) {}},
                state_);
 }
 

@@ -43,7 +43,7 @@ struct TempPacket {
 
 /// Keys and nonces of an agreed session (exist from NotConfirmed on).
 struct Session {
-    crypto::SharedKey key;           ///< DH(peer session pk, our session sk)
+    crypto::SharedKey key;  ///< DH(peer session pk, our session sk)
     PublicKey peer_session_pk;
     crypto::Nonce peer_base_nonce;   ///< what the peer announced (replay detection)
     crypto::Nonce send_nonce;        ///< nonce of our next data packet
@@ -74,7 +74,7 @@ struct Closed {
 
 /// A connection; owned by the endpoint, which routes inputs to it.
 class Connection {
-public:
+  public:
     /// An outgoing connection in CookieRequesting; the first cookie request goes out now.
     Connection(Services& s, ConnectionId id, Instant now, const PublicKey& peer_key,
                const PublicKey& peer_dht_key, const Address& address,
@@ -131,13 +131,13 @@ public:
     std::size_t produce(Services& s, Instant now, std::span<std::uint8_t> buffer,
                         std::optional<Instant>& retry_at);
 
-private:
+  private:
     void set_status(Services& s, Status from, Status to, CloseReason reason = CloseReason::kNone);
     void send_temp(Services& s, Instant now);
     void enter_not_confirmed(Services& s, Instant now, const handshake::HandshakeInfo& hs,
                              std::optional<TempPacket<wire::kHandshakeSize>> handshake);
     [[nodiscard]] handshake::HandshakeBytes build_handshake(Services& s, Instant now,
-                                                          const wire::Cookie& peer_cookie);
+                                                            const wire::Cookie& peer_cookie);
     Session make_session(const handshake::HandshakeInfo& hs) const;
     Session* session();
     [[nodiscard]] const Session* session() const;

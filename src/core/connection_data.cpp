@@ -100,10 +100,8 @@ std::size_t Connection::seal_data(Session& ses, std::uint32_t number,
     const std::size_t n = wire::encode_data_plain(recv_.start(), number, message, plain);
     const std::size_t total = wire::kDataHeaderSize + wire::kMacSize + n;
     if (n == 0 || out.size() < total) return 0;
-    wire::encode_data_header(ses.send_nonce.low16(),
-                             out.first<wire::kDataHeaderSize>());
-    if (!crypto::seal(ses.key, ses.send_nonce,
-                      std::span<const std::uint8_t>(plain).first(n),
+    wire::encode_data_header(ses.send_nonce.low16(), out.first<wire::kDataHeaderSize>());
+    if (!crypto::seal(ses.key, ses.send_nonce, std::span<const std::uint8_t>(plain).first(n),
                       out.subspan(wire::kDataHeaderSize, wire::kMacSize + n))) {
         return 0;
     }
@@ -235,15 +233,20 @@ void Connection::on_data(Services& s, Instant now, std::span<const std::uint8_t>
     const auto diff = static_cast<std::uint16_t>(packet->nonce_low - ses->recv_nonce.low16());
     const std::uint64_t counter = ses->recv_counter + diff;
     switch (ses->replay.check(counter)) {
-        case data::ReplayWindow::Verdict::kFresh: break;
-        case data::ReplayWindow::Verdict::kDuplicate: s.drop(DropReason::kReplayedData); return;
-        case data::ReplayWindow::Verdict::kTooOld: s.drop(DropReason::kStaleNonce); return;
+        case data::ReplayWindow::Verdict::kFresh:
+            break;
+        case data::ReplayWindow::Verdict::kDuplicate:
+            s.drop(DropReason::kReplayedData);
+            return;
+        case data::ReplayWindow::Verdict::kTooOld:
+            s.drop(DropReason::kStaleNonce);
+            return;
     }
     crypto::Nonce nonce = ses->recv_nonce;
     nonce.add(diff);
     std::array<std::uint8_t, wire::kMaxDataPlainSize> plain_buf{};
-    const auto plain_span = std::span<std::uint8_t>(plain_buf).first(packet->encrypted.size() -
-                                                                     wire::kMacSize);
+    const auto plain_span =
+        std::span<std::uint8_t>(plain_buf).first(packet->encrypted.size() - wire::kMacSize);
     if (!crypto::open(ses->key, nonce, packet->encrypted, plain_span)) {
         s.drop(DropReason::kBadTag);
         return;
@@ -256,7 +259,7 @@ void Connection::on_data(Services& s, Instant now, std::span<const std::uint8_t>
     auto plain = wire::decode_data_plain(plain_span);
     if (!plain) {
         s.drop(plain.error() == wire::DecodeError::kOnlyPadding ? DropReason::kOnlyPadding
-                                                                 : DropReason::kBadLength);
+                                                                : DropReason::kBadLength);
         return;
     }
     last_received_ = now;
@@ -348,13 +351,17 @@ void Connection::handle_message(Services& s, Instant now, std::uint32_t number, 
             handle_request(s, now, ack, message);
             recv_.extend_end(number);
             break;
-        case wire::IdClass::kLossless: receive_lossless(s, now, number, message); break;
+        case wire::IdClass::kLossless:
+            receive_lossless(s, now, number, message);
+            break;
         case wire::IdClass::kLossy:
             recv_.extend_end(number);
             if (!lossy_.push(message)) s.drop(DropReason::kLossyQueueFull);
             notify_readable(s);
             break;
-        default: s.drop(DropReason::kInvalidDataId); break;
+        default:
+            s.drop(DropReason::kInvalidDataId);
+            break;
     }
 }
 
@@ -362,11 +369,20 @@ void Connection::receive_lossless(Services& s, Instant now, std::uint32_t number
                                   std::span<const std::uint8_t> message) {
     const bool gap = data::before(recv_.end(), number);
     switch (recv_.accept(number, message)) {
-        case data::AcceptResult::kAccepted: break;
-        case data::AcceptResult::kDuplicate: s.drop(DropReason::kDuplicateLossless); return;
-        case data::AcceptResult::kOutOfWindow: s.drop(DropReason::kLosslessOutOfWindow); return;
-        case data::AcceptResult::kOverBudget: s.drop(DropReason::kReceiveBufferFull); return;
-        case data::AcceptResult::kInvalid: s.drop(DropReason::kInvalidDataId); return;
+        case data::AcceptResult::kAccepted:
+            break;
+        case data::AcceptResult::kDuplicate:
+            s.drop(DropReason::kDuplicateLossless);
+            return;
+        case data::AcceptResult::kOutOfWindow:
+            s.drop(DropReason::kLosslessOutOfWindow);
+            return;
+        case data::AcceptResult::kOverBudget:
+            s.drop(DropReason::kReceiveBufferFull);
+            return;
+        case data::AcceptResult::kInvalid:
+            s.drop(DropReason::kInvalidDataId);
+            return;
     }
     if (recv_.contains(recv_.start())) notify_readable(s);
     if (unacked_received_++ == 0) first_unacked_at_ = now;
@@ -391,9 +407,12 @@ ConnectionInfo Connection::info() const {
     i.peer_key = peer_key_;
     i.peer_dht_key = peer_dht_key_;
     i.address = address_;
-    if (const auto* st = std::get_if<CookieRequesting>(&state_)) i.handshake_sends = st->request.sends;
-    if (const auto* hs = std::get_if<HandshakeSending>(&state_)) i.handshake_sends = hs->handshake.sends;
-    if (const auto* nc = std::get_if<NotConfirmed>(&state_)) i.handshake_sends = nc->handshake.sends;
+    if (const auto* st = std::get_if<CookieRequesting>(&state_))
+        i.handshake_sends = st->request.sends;
+    if (const auto* hs = std::get_if<HandshakeSending>(&state_))
+        i.handshake_sends = hs->handshake.sends;
+    if (const auto* nc = std::get_if<NotConfirmed>(&state_))
+        i.handshake_sends = nc->handshake.sends;
     i.send_buffer_start = send_.start();
     i.send_buffer_end = send_.end();
     i.send_buffered_bytes = static_cast<std::size_t>(send_.buffered_bytes());

@@ -6,9 +6,12 @@ namespace netcrypto {
 
 std::string_view to_string(CookieError e) {
     switch (e) {
-        case CookieError::kBadTag: return "cookie_bad_tag";
-        case CookieError::kExpired: return "cookie_expired";
-        case CookieError::kFromFuture: return "cookie_from_future";
+        case CookieError::kBadTag:
+            return "cookie_bad_tag";
+        case CookieError::kExpired:
+            return "cookie_expired";
+        case CookieError::kFromFuture:
+            return "cookie_from_future";
     }
     return "cookie_unknown";
 }
@@ -58,7 +61,8 @@ tl::expected<wire::CookieContents, CookieError> CookieJar::open(const wire::Cook
     const auto created = static_cast<std::int64_t>(contents->time_ms);
     const std::int64_t now_ms = to_ms(now);
     if (created > now_ms) return tl::unexpected(CookieError::kFromFuture);
-    const auto validity_ms = std::chrono::duration_cast<std::chrono::milliseconds>(validity_).count();
+    const auto validity_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(validity_).count();
     if (now_ms - created > validity_ms) return tl::unexpected(CookieError::kExpired);
     return *contents;
 }

@@ -30,13 +30,13 @@ std::string_view to_string(CookieError e);
 /// Issues and opens cookies with a symmetric key that can be rotated; after a rotation the
 /// previous key is still accepted, so cookies stay valid for their whole lifetime.
 class CookieJar {
-public:
+  public:
     /// `validity`: a cookie is accepted while its age is at most this (default 8 s).
     CookieJar(Rng& rng, Duration validity);
 
     /// A fresh cookie about (real_pk, dht_pk), stamped with `now`.
-    [[nodiscard]] wire::Cookie issue(Instant now, const PublicKey& real_pk,
-                                     const PublicKey& dht_pk, Rng& rng) const;
+    [[nodiscard]] wire::Cookie issue(Instant now, const PublicKey& real_pk, const PublicKey& dht_pk,
+                                     Rng& rng) const;
 
     /// Opens a cookie issued by this jar; errors: kBadTag, kExpired, kFromFuture.
     [[nodiscard]] tl::expected<wire::CookieContents, CookieError> open(const wire::Cookie& cookie,
@@ -47,7 +47,7 @@ public:
 
     [[nodiscard]] Duration validity() const { return validity_; }
 
-private:
+  private:
     crypto::SharedKey key_;
     std::optional<crypto::SharedKey> previous_;
     Duration validity_;

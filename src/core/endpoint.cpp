@@ -1,6 +1,6 @@
-#include <sodium.h>
-
 #include <algorithm>
+
+#include <sodium.h>
 
 #include "core/endpoint_impl.hpp"
 
@@ -16,38 +16,58 @@ constexpr std::size_t kMaxSeenSessions = 16384;
 
 std::string_view to_string(Status s) {
     switch (s) {
-        case Status::kCookieRequesting: return "CookieRequesting";
-        case Status::kHandshakeSending: return "HandshakeSending";
-        case Status::kNotConfirmed: return "NotConfirmed";
-        case Status::kEstablished: return "Established";
-        case Status::kClosed: return "Closed";
+        case Status::kCookieRequesting:
+            return "CookieRequesting";
+        case Status::kHandshakeSending:
+            return "HandshakeSending";
+        case Status::kNotConfirmed:
+            return "NotConfirmed";
+        case Status::kEstablished:
+            return "Established";
+        case Status::kClosed:
+            return "Closed";
     }
     return "Unknown";
 }
 
 std::string_view to_string(CloseReason r) {
     switch (r) {
-        case CloseReason::kNone: return "none";
-        case CloseReason::kTimedOut: return "timed_out";
-        case CloseReason::kPeerSilent: return "peer_silent";
-        case CloseReason::kKilledByPeer: return "killed_by_peer";
-        case CloseReason::kClosedLocally: return "closed_locally";
-        case CloseReason::kReplaced: return "replaced";
-        case CloseReason::kRejected: return "rejected";
+        case CloseReason::kNone:
+            return "none";
+        case CloseReason::kTimedOut:
+            return "timed_out";
+        case CloseReason::kPeerSilent:
+            return "peer_silent";
+        case CloseReason::kKilledByPeer:
+            return "killed_by_peer";
+        case CloseReason::kClosedLocally:
+            return "closed_locally";
+        case CloseReason::kReplaced:
+            return "replaced";
+        case CloseReason::kRejected:
+            return "rejected";
     }
     return "unknown";
 }
 
 std::string_view to_string(Error e) {
     switch (e) {
-        case Error::kUnknownConnection: return "unknown connection";
-        case Error::kWrongStatus: return "wrong connection status";
-        case Error::kWouldBlock: return "send buffer full (would block)";
-        case Error::kInvalidMessage: return "invalid message";
-        case Error::kTooManyConnections: return "too many connections";
-        case Error::kAlreadyConnected: return "already connected to that peer";
-        case Error::kNoSuchRequest: return "no such incoming request";
-        case Error::kInvalidKey: return "invalid public key";
+        case Error::kUnknownConnection:
+            return "unknown connection";
+        case Error::kWrongStatus:
+            return "wrong connection status";
+        case Error::kWouldBlock:
+            return "send buffer full (would block)";
+        case Error::kInvalidMessage:
+            return "invalid message";
+        case Error::kTooManyConnections:
+            return "too many connections";
+        case Error::kAlreadyConnected:
+            return "already connected to that peer";
+        case Error::kNoSuchRequest:
+            return "no such incoming request";
+        case Error::kInvalidKey:
+            return "invalid public key";
     }
     return "unknown error";
 }
@@ -222,7 +242,8 @@ void Endpoint::Impl::bind_address(std::uint32_t index, const Address& address) {
 void Endpoint::Impl::remove(std::uint32_t index) {
     Slot& slot = slots_[index];
     if (!slot.conn) return;
-    if (auto it = by_addr_.find(slot.conn->address()); it != by_addr_.end() && it->second == index) {
+    if (auto it = by_addr_.find(slot.conn->address());
+        it != by_addr_.end() && it->second == index) {
         by_addr_.erase(it);
     }
     if (auto it = by_key_.find(slot.conn->peer_key()); it != by_key_.end() && it->second == index) {
@@ -346,8 +367,12 @@ void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
     const std::uint32_t index = it->second;
     core::Connection& conn = *slots_[index].conn;
     switch (type) {
-        case wire::kCookieResponseType: conn.on_cookie_response(s, now, bytes); break;
-        case wire::kDataType: conn.on_data(s, now, bytes); break;
+        case wire::kCookieResponseType:
+            conn.on_cookie_response(s, now, bytes);
+            break;
+        case wire::kDataType:
+            conn.on_data(s, now, bytes);
+            break;
         default: {
             auto hs = handshake::consume_handshake(
                 bytes, jar_, now, &conn.peer_key(),
@@ -392,9 +417,10 @@ bool Endpoint::Impl::take_cookie_token(Instant now, const Address& from) {
     if (it == buckets_.end()) {
         if (buckets_.size() >= kMaxRateBuckets) {
             // Forget sources whose bucket has refilled completely; they lose nothing.
-            const auto full_after = std::chrono::duration<double>(cfg_.cookie_rate_burst /
-                                                                  cfg_.cookie_rate_per_second);
-            std::erase_if(buckets_, [&](const auto& kv) { return now - kv.second.last > full_after; });
+            const auto full_after =
+                std::chrono::duration<double>(cfg_.cookie_rate_burst / cfg_.cookie_rate_per_second);
+            std::erase_if(buckets_,
+                          [&](const auto& kv) { return now - kv.second.last > full_after; });
             if (buckets_.size() >= kMaxRateBuckets) return false;  // under attack: new sources wait
         }
         it = buckets_.emplace(from, Bucket{cfg_.cookie_rate_burst, now}).first;

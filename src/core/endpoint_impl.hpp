@@ -28,14 +28,16 @@ struct SaltedHash {
 };
 
 class Endpoint::Impl final : public core::Outputs {
-public:
+  public:
     Impl(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, EndpointConfig config);
 
     void transmit(const Address& to, std::span<const std::uint8_t> bytes) override;
     void event(const Event& e) override;
     void wants_to_send(ConnectionId id) override;
 
-    core::Services services() { return core::Services{rng_, jar_, real_, dht_, cfg_, stats_, *this}; }
+    core::Services services() {
+        return core::Services{rng_, jar_, real_, dht_, cfg_, stats_, *this};
+    }
 
     void handle_datagram(Instant now, const Address& from, std::span<const std::uint8_t> bytes);
     void handle_timeout(Instant now);
@@ -68,7 +70,6 @@ public:
         return static_cast<std::uint32_t>(id.value >> 32U);
     }
 
-
     KeyPair real_;
     KeyPair dht_;
     Rng& rng_;
@@ -77,7 +78,7 @@ public:
     Instant next_rotation_;
     EndpointStats stats_;
 
-private:
+  private:
     struct Slot {
         std::unique_ptr<core::Connection> conn;
         std::uint32_t generation = 0;
@@ -113,7 +114,8 @@ private:
     void prune_timers();
 
     void handle_cookie_request(Instant now, const Address& from, std::span<const std::uint8_t> b);
-    void handle_unbound_handshake(Instant now, const Address& from, std::span<const std::uint8_t> b);
+    void handle_unbound_handshake(Instant now, const Address& from,
+                                  std::span<const std::uint8_t> b);
     void offer_incoming(Instant now, const handshake::HandshakeInfo& hs, const Address& from,
                         const crypto::SharedKey& real_shared);
     Result<ConnectionId> create_incoming(Instant now, const handshake::HandshakeInfo& hs,

@@ -4,9 +4,12 @@ namespace netcrypto::handshake {
 
 DropReason drop_reason_for(CookieError e) {
     switch (e) {
-        case CookieError::kBadTag: return DropReason::kCookieBadTag;
-        case CookieError::kExpired: return DropReason::kCookieExpired;
-        case CookieError::kFromFuture: return DropReason::kCookieFromFuture;
+        case CookieError::kBadTag:
+            return DropReason::kCookieBadTag;
+        case CookieError::kExpired:
+            return DropReason::kCookieExpired;
+        case CookieError::kFromFuture:
+            return DropReason::kCookieFromFuture;
     }
     return DropReason::kCookieBadTag;
 }
@@ -29,8 +32,8 @@ CookieRequestBytes create_cookie_request(const PublicKey& our_real_pk, const Pub
     return out;
 }
 
-CookieResponseBytes create_cookie_response(const CookieRequestInfo& request,
-                                           const CookieJar& jar, Instant now, Rng& rng) {
+CookieResponseBytes create_cookie_response(const CookieRequestInfo& request, const CookieJar& jar,
+                                           Instant now, Rng& rng) {
     wire::CookieResponsePlain plain;
     // The cookie is about the requester: its real key from the plaintext, DHT key from the header.
     plain.cookie = jar.issue(now, request.requester_real_pk, request.requester_dht_pk, rng);
@@ -62,13 +65,13 @@ tl::expected<wire::Cookie, DropReason> consume_cookie_response(std::span<const s
     return parsed->cookie;
 }
 
-HandshakeBytes create_handshake(const HandshakeParams& params,
-                                const crypto::SharedKey& real_shared, Rng& rng) {
+HandshakeBytes create_handshake(const HandshakeParams& params, const crypto::SharedKey& real_shared,
+                                Rng& rng) {
     wire::HandshakePlain plain;
-    plain.base_nonce = params.base_nonce;                  // base nonce
-    plain.session_pk = params.session_pk;                  // session pk
+    plain.base_nonce = params.base_nonce;                     // base nonce
+    plain.session_pk = params.session_pk;                     // session pk
     plain.cookie_hash = crypto::sha512(*params.peer_cookie);  // sha512(cookie)
-    plain.other_cookie = params.other_cookie;              // our cookie about the peer
+    plain.other_cookie = params.other_cookie;                 // our cookie about the peer
     std::array<std::uint8_t, wire::kHandshakePlainSize> plain_bytes{};
     wire::encode(plain, plain_bytes);
 

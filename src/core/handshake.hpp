@@ -47,8 +47,8 @@ tl::expected<CookieRequestInfo, DropReason> consume_cookie_request(
 
 /// Builds the cookie response for a consumed request: a fresh cookie about the requester,
 /// sealed with the request's shared key.
-CookieResponseBytes create_cookie_response(const CookieRequestInfo& request,
-                                           const CookieJar& jar, Instant now, Rng& rng);
+CookieResponseBytes create_cookie_response(const CookieRequestInfo& request, const CookieJar& jar,
+                                           Instant now, Rng& rng);
 
 /// Decrypts a cookie response with the shared key of our request and checks its echo id.
 /// Drop reasons: kBadLength, kBadTag, kEchoIdMismatch.
@@ -65,13 +65,13 @@ struct HandshakeParams {
 };
 
 /// Builds a 385-byte handshake sealed with `real_shared` = DH(peer real pk, our real sk).
-HandshakeBytes create_handshake(const HandshakeParams& params,
-                                const crypto::SharedKey& real_shared, Rng& rng);
+HandshakeBytes create_handshake(const HandshakeParams& params, const crypto::SharedKey& real_shared,
+                                Rng& rng);
 
 /// What a valid handshake tells its receiver.
 struct HandshakeInfo {
-    PublicKey peer_real_pk;    ///< from our cookie
-    PublicKey peer_dht_pk;     ///< from our cookie
+    PublicKey peer_real_pk;  ///< from our cookie
+    PublicKey peer_dht_pk;   ///< from our cookie
     crypto::Nonce peer_base_nonce;
     PublicKey peer_session_pk;
     wire::Cookie other_cookie{};  ///< the peer's cookie about us, to echo in our handshake

@@ -31,7 +31,8 @@ bool hex_decode(std::string_view hex, std::span<std::uint8_t> out) {
         if (hex_value(c) < 0) return false;
     }
     for (std::size_t i = 0; i < out.size(); ++i) {
-        out[i] = static_cast<std::uint8_t>((hex_value(hex[2 * i]) << 4) | hex_value(hex[2 * i + 1]));
+        out[i] =
+            static_cast<std::uint8_t>((hex_value(hex[2 * i]) << 4) | hex_value(hex[2 * i + 1]));
     }
     return true;
 }

@@ -12,7 +12,7 @@ namespace netcrypto::core {
 
 /// A bounded FIFO of byte messages (each ≤ 1373 bytes).
 class LossyQueue {
-public:
+  public:
     explicit LossyQueue(std::size_t max_messages) : max_(max_messages) {}
 
     /// Appends a copy of `message`; returns false if the oldest message had to be dropped.
@@ -54,7 +54,7 @@ public:
     [[nodiscard]] std::size_t size() const { return count_; }
     [[nodiscard]] bool empty() const { return count_ == 0; }
 
-private:
+  private:
     std::vector<std::vector<std::uint8_t>> slots_;
     std::size_t head_ = 0;
     std::size_t count_ = 0;

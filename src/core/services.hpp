@@ -13,7 +13,7 @@ namespace netcrypto::core {
 
 /// Sink for outputs; implemented by the endpoint (queues, never calls back into the app).
 class Outputs {
-public:
+  public:
     Outputs() = default;
     Outputs(const Outputs&) = delete;
     Outputs& operator=(const Outputs&) = delete;

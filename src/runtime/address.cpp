@@ -1,5 +1,4 @@
 #include <arpa/inet.h>
-
 #include <charconv>
 #include <cstring>
 

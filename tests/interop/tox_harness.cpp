@@ -7,19 +7,8 @@
 // Safety: c-toxcore binds 0.0.0.0, so this executable interposes sendto/sendmsg/connect and
 // refuses (EPERM) every IPv4/IPv6 destination that is not loopback, before any real system call.
 
-#include <arpa/inet.h>
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <sodium.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <tox/tox.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -28,17 +17,30 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <netinet/in.h>
 #include <optional>
+#include <poll.h>
 #include <set>
+#include <signal.h>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <vector>
+
+#include <sodium.h>
+#include <tox/tox.h>
 
 // ---------------------------------------------------------------------------------------------
 // Loopback guard (symbol interposition).
@@ -138,8 +140,8 @@ bool caller_is_toxcore(const void* ret_addr) {
 
 void record_refusal(const char* kind, const sockaddr* sa, socklen_t len, const void* ret_addr) {
     const uint64_t n = g_refused.fetch_add(1) + 1;
-    const std::string entry = std::string(kind) + " " + describe(sa, len) + " <- " +
-                              caller_name(ret_addr);
+    const std::string entry =
+        std::string(kind) + " " + describe(sa, len) + " <- " + caller_name(ret_addr);
     bool is_new = false;
     {
         std::lock_guard<std::mutex> lock(g_mutex);
@@ -271,9 +273,15 @@ std::string to_hex(const uint8_t* data, size_t len) {
 std::string to_hex(const std::vector<uint8_t>& v) { return to_hex(v.data(), v.size()); }
 
 int hex_nibble(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
     return -1;
 }
 
@@ -340,7 +348,7 @@ std::string json_escape(std::string_view s) {
 
 // Minimal hand-written JSON object builder (flat; nested values passed as raw JSON).
 class Json {
-   public:
+  public:
     explicit Json(std::string_view event) { str("event", event); }
     Json& str(std::string_view key, std::string_view value) {
         sep(key);
@@ -376,7 +384,7 @@ class Json {
         std::fflush(stdout);
     }
 
-   private:
+  private:
     void sep(std::string_view key) {
         if (!body_.empty()) {
             body_ += ',';
@@ -400,89 +408,128 @@ void emit_error_code(std::string_view what, int code, std::string_view name) {
 
 const char* name_of(Tox_Err_New e) {
     switch (e) {
-        case TOX_ERR_NEW_OK: return "TOX_ERR_NEW_OK";
-        case TOX_ERR_NEW_NULL: return "TOX_ERR_NEW_NULL";
-        case TOX_ERR_NEW_MALLOC: return "TOX_ERR_NEW_MALLOC";
-        case TOX_ERR_NEW_PORT_ALLOC: return "TOX_ERR_NEW_PORT_ALLOC";
-        case TOX_ERR_NEW_PROXY_BAD_TYPE: return "TOX_ERR_NEW_PROXY_BAD_TYPE";
-        case TOX_ERR_NEW_PROXY_BAD_HOST: return "TOX_ERR_NEW_PROXY_BAD_HOST";
-        case TOX_ERR_NEW_PROXY_BAD_PORT: return "TOX_ERR_NEW_PROXY_BAD_PORT";
-        case TOX_ERR_NEW_PROXY_NOT_FOUND: return "TOX_ERR_NEW_PROXY_NOT_FOUND";
-        case TOX_ERR_NEW_LOAD_ENCRYPTED: return "TOX_ERR_NEW_LOAD_ENCRYPTED";
-        case TOX_ERR_NEW_LOAD_BAD_FORMAT: return "TOX_ERR_NEW_LOAD_BAD_FORMAT";
+        case TOX_ERR_NEW_OK:
+            return "TOX_ERR_NEW_OK";
+        case TOX_ERR_NEW_NULL:
+            return "TOX_ERR_NEW_NULL";
+        case TOX_ERR_NEW_MALLOC:
+            return "TOX_ERR_NEW_MALLOC";
+        case TOX_ERR_NEW_PORT_ALLOC:
+            return "TOX_ERR_NEW_PORT_ALLOC";
+        case TOX_ERR_NEW_PROXY_BAD_TYPE:
+            return "TOX_ERR_NEW_PROXY_BAD_TYPE";
+        case TOX_ERR_NEW_PROXY_BAD_HOST:
+            return "TOX_ERR_NEW_PROXY_BAD_HOST";
+        case TOX_ERR_NEW_PROXY_BAD_PORT:
+            return "TOX_ERR_NEW_PROXY_BAD_PORT";
+        case TOX_ERR_NEW_PROXY_NOT_FOUND:
+            return "TOX_ERR_NEW_PROXY_NOT_FOUND";
+        case TOX_ERR_NEW_LOAD_ENCRYPTED:
+            return "TOX_ERR_NEW_LOAD_ENCRYPTED";
+        case TOX_ERR_NEW_LOAD_BAD_FORMAT:
+            return "TOX_ERR_NEW_LOAD_BAD_FORMAT";
     }
     return "TOX_ERR_NEW_?";
 }
 
 const char* name_of(Tox_Err_Friend_Send_Message e) {
     switch (e) {
-        case TOX_ERR_FRIEND_SEND_MESSAGE_OK: return "TOX_ERR_FRIEND_SEND_MESSAGE_OK";
-        case TOX_ERR_FRIEND_SEND_MESSAGE_NULL: return "TOX_ERR_FRIEND_SEND_MESSAGE_NULL";
+        case TOX_ERR_FRIEND_SEND_MESSAGE_OK:
+            return "TOX_ERR_FRIEND_SEND_MESSAGE_OK";
+        case TOX_ERR_FRIEND_SEND_MESSAGE_NULL:
+            return "TOX_ERR_FRIEND_SEND_MESSAGE_NULL";
         case TOX_ERR_FRIEND_SEND_MESSAGE_FRIEND_NOT_FOUND:
             return "TOX_ERR_FRIEND_SEND_MESSAGE_FRIEND_NOT_FOUND";
         case TOX_ERR_FRIEND_SEND_MESSAGE_FRIEND_NOT_CONNECTED:
             return "TOX_ERR_FRIEND_SEND_MESSAGE_FRIEND_NOT_CONNECTED";
-        case TOX_ERR_FRIEND_SEND_MESSAGE_SENDQ: return "TOX_ERR_FRIEND_SEND_MESSAGE_SENDQ";
-        case TOX_ERR_FRIEND_SEND_MESSAGE_TOO_LONG: return "TOX_ERR_FRIEND_SEND_MESSAGE_TOO_LONG";
-        case TOX_ERR_FRIEND_SEND_MESSAGE_EMPTY: return "TOX_ERR_FRIEND_SEND_MESSAGE_EMPTY";
+        case TOX_ERR_FRIEND_SEND_MESSAGE_SENDQ:
+            return "TOX_ERR_FRIEND_SEND_MESSAGE_SENDQ";
+        case TOX_ERR_FRIEND_SEND_MESSAGE_TOO_LONG:
+            return "TOX_ERR_FRIEND_SEND_MESSAGE_TOO_LONG";
+        case TOX_ERR_FRIEND_SEND_MESSAGE_EMPTY:
+            return "TOX_ERR_FRIEND_SEND_MESSAGE_EMPTY";
     }
     return "TOX_ERR_FRIEND_SEND_MESSAGE_?";
 }
 
 const char* name_of(Tox_Err_Friend_Custom_Packet e) {
     switch (e) {
-        case TOX_ERR_FRIEND_CUSTOM_PACKET_OK: return "TOX_ERR_FRIEND_CUSTOM_PACKET_OK";
-        case TOX_ERR_FRIEND_CUSTOM_PACKET_NULL: return "TOX_ERR_FRIEND_CUSTOM_PACKET_NULL";
+        case TOX_ERR_FRIEND_CUSTOM_PACKET_OK:
+            return "TOX_ERR_FRIEND_CUSTOM_PACKET_OK";
+        case TOX_ERR_FRIEND_CUSTOM_PACKET_NULL:
+            return "TOX_ERR_FRIEND_CUSTOM_PACKET_NULL";
         case TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_FOUND:
             return "TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_FOUND";
         case TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_CONNECTED:
             return "TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_CONNECTED";
-        case TOX_ERR_FRIEND_CUSTOM_PACKET_INVALID: return "TOX_ERR_FRIEND_CUSTOM_PACKET_INVALID";
-        case TOX_ERR_FRIEND_CUSTOM_PACKET_EMPTY: return "TOX_ERR_FRIEND_CUSTOM_PACKET_EMPTY";
-        case TOX_ERR_FRIEND_CUSTOM_PACKET_TOO_LONG: return "TOX_ERR_FRIEND_CUSTOM_PACKET_TOO_LONG";
-        case TOX_ERR_FRIEND_CUSTOM_PACKET_SENDQ: return "TOX_ERR_FRIEND_CUSTOM_PACKET_SENDQ";
+        case TOX_ERR_FRIEND_CUSTOM_PACKET_INVALID:
+            return "TOX_ERR_FRIEND_CUSTOM_PACKET_INVALID";
+        case TOX_ERR_FRIEND_CUSTOM_PACKET_EMPTY:
+            return "TOX_ERR_FRIEND_CUSTOM_PACKET_EMPTY";
+        case TOX_ERR_FRIEND_CUSTOM_PACKET_TOO_LONG:
+            return "TOX_ERR_FRIEND_CUSTOM_PACKET_TOO_LONG";
+        case TOX_ERR_FRIEND_CUSTOM_PACKET_SENDQ:
+            return "TOX_ERR_FRIEND_CUSTOM_PACKET_SENDQ";
     }
     return "TOX_ERR_FRIEND_CUSTOM_PACKET_?";
 }
 
 const char* name_of(Tox_Err_Friend_Add e) {
     switch (e) {
-        case TOX_ERR_FRIEND_ADD_OK: return "TOX_ERR_FRIEND_ADD_OK";
-        case TOX_ERR_FRIEND_ADD_NULL: return "TOX_ERR_FRIEND_ADD_NULL";
-        case TOX_ERR_FRIEND_ADD_TOO_LONG: return "TOX_ERR_FRIEND_ADD_TOO_LONG";
-        case TOX_ERR_FRIEND_ADD_NO_MESSAGE: return "TOX_ERR_FRIEND_ADD_NO_MESSAGE";
-        case TOX_ERR_FRIEND_ADD_OWN_KEY: return "TOX_ERR_FRIEND_ADD_OWN_KEY";
-        case TOX_ERR_FRIEND_ADD_ALREADY_SENT: return "TOX_ERR_FRIEND_ADD_ALREADY_SENT";
-        case TOX_ERR_FRIEND_ADD_BAD_CHECKSUM: return "TOX_ERR_FRIEND_ADD_BAD_CHECKSUM";
-        case TOX_ERR_FRIEND_ADD_SET_NEW_NOSPAM: return "TOX_ERR_FRIEND_ADD_SET_NEW_NOSPAM";
-        case TOX_ERR_FRIEND_ADD_MALLOC: return "TOX_ERR_FRIEND_ADD_MALLOC";
+        case TOX_ERR_FRIEND_ADD_OK:
+            return "TOX_ERR_FRIEND_ADD_OK";
+        case TOX_ERR_FRIEND_ADD_NULL:
+            return "TOX_ERR_FRIEND_ADD_NULL";
+        case TOX_ERR_FRIEND_ADD_TOO_LONG:
+            return "TOX_ERR_FRIEND_ADD_TOO_LONG";
+        case TOX_ERR_FRIEND_ADD_NO_MESSAGE:
+            return "TOX_ERR_FRIEND_ADD_NO_MESSAGE";
+        case TOX_ERR_FRIEND_ADD_OWN_KEY:
+            return "TOX_ERR_FRIEND_ADD_OWN_KEY";
+        case TOX_ERR_FRIEND_ADD_ALREADY_SENT:
+            return "TOX_ERR_FRIEND_ADD_ALREADY_SENT";
+        case TOX_ERR_FRIEND_ADD_BAD_CHECKSUM:
+            return "TOX_ERR_FRIEND_ADD_BAD_CHECKSUM";
+        case TOX_ERR_FRIEND_ADD_SET_NEW_NOSPAM:
+            return "TOX_ERR_FRIEND_ADD_SET_NEW_NOSPAM";
+        case TOX_ERR_FRIEND_ADD_MALLOC:
+            return "TOX_ERR_FRIEND_ADD_MALLOC";
     }
     return "TOX_ERR_FRIEND_ADD_?";
 }
 
 const char* name_of(Tox_Err_Friend_Delete e) {
     switch (e) {
-        case TOX_ERR_FRIEND_DELETE_OK: return "TOX_ERR_FRIEND_DELETE_OK";
-        case TOX_ERR_FRIEND_DELETE_FRIEND_NOT_FOUND: return "TOX_ERR_FRIEND_DELETE_FRIEND_NOT_FOUND";
+        case TOX_ERR_FRIEND_DELETE_OK:
+            return "TOX_ERR_FRIEND_DELETE_OK";
+        case TOX_ERR_FRIEND_DELETE_FRIEND_NOT_FOUND:
+            return "TOX_ERR_FRIEND_DELETE_FRIEND_NOT_FOUND";
     }
     return "TOX_ERR_FRIEND_DELETE_?";
 }
 
 const char* name_of(Tox_Err_Bootstrap e) {
     switch (e) {
-        case TOX_ERR_BOOTSTRAP_OK: return "TOX_ERR_BOOTSTRAP_OK";
-        case TOX_ERR_BOOTSTRAP_NULL: return "TOX_ERR_BOOTSTRAP_NULL";
-        case TOX_ERR_BOOTSTRAP_BAD_HOST: return "TOX_ERR_BOOTSTRAP_BAD_HOST";
-        case TOX_ERR_BOOTSTRAP_BAD_PORT: return "TOX_ERR_BOOTSTRAP_BAD_PORT";
+        case TOX_ERR_BOOTSTRAP_OK:
+            return "TOX_ERR_BOOTSTRAP_OK";
+        case TOX_ERR_BOOTSTRAP_NULL:
+            return "TOX_ERR_BOOTSTRAP_NULL";
+        case TOX_ERR_BOOTSTRAP_BAD_HOST:
+            return "TOX_ERR_BOOTSTRAP_BAD_HOST";
+        case TOX_ERR_BOOTSTRAP_BAD_PORT:
+            return "TOX_ERR_BOOTSTRAP_BAD_PORT";
     }
     return "TOX_ERR_BOOTSTRAP_?";
 }
 
 const char* connection_name(Tox_Connection c) {
     switch (c) {
-        case TOX_CONNECTION_NONE: return "none";
-        case TOX_CONNECTION_TCP: return "tcp";
-        case TOX_CONNECTION_UDP: return "udp";
+        case TOX_CONNECTION_NONE:
+            return "none";
+        case TOX_CONNECTION_TCP:
+            return "tcp";
+        case TOX_CONNECTION_UDP:
+            return "udp";
     }
     return "?";
 }
@@ -491,10 +538,16 @@ std::vector<std::string_view> split_ws(std::string_view line) {
     std::vector<std::string_view> out;
     size_t i = 0;
     while (i < line.size()) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) {
+            ++i;
+        }
         const size_t start = i;
-        while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
-        if (i > start) out.push_back(line.substr(start, i - start));
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') {
+            ++i;
+        }
+        if (i > start) {
+            out.push_back(line.substr(start, i - start));
+        }
     }
     return out;
 }
@@ -505,7 +558,7 @@ std::vector<std::string_view> split_ws(std::string_view line) {
 
 constexpr uint8_t kStreamPacketId = 160;
 constexpr size_t kStreamChunk = TOX_MAX_CUSTOM_PACKET_SIZE - 1;  // 1372 payload bytes
-constexpr uint64_t kMaxStreamBytes = uint64_t{1} << 30;         // 1 GiB per send_stream
+constexpr uint64_t kMaxStreamBytes = uint64_t{1} << 30;          // 1 GiB per send_stream
 
 struct StreamRx {
     StreamRx() { crypto_hash_sha256_init(&state); }
@@ -513,7 +566,7 @@ struct StreamRx {
         crypto_hash_sha256_update(&state, data, len);
         bytes += len;
     }
-    std::string digest_hex() const {
+    [[nodiscard]] std::string digest_hex() const {
         crypto_hash_sha256_state copy = state;
         uint8_t out[crypto_hash_sha256_BYTES];
         crypto_hash_sha256_final(&copy, out);
@@ -622,7 +675,9 @@ std::optional<Options> parse_args(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&]() -> std::optional<std::string_view> {
-            if (i + 1 >= argc) return std::nullopt;
+            if (i + 1 >= argc) {
+                return std::nullopt;
+            }
             return std::string_view(argv[++i]);
         };
         if (arg == "--echo") {
@@ -632,36 +687,52 @@ std::optional<Options> parse_args(int argc, char** argv) {
         } else if (arg == "--friend") {
             const auto v = value();
             auto key = v ? parse_public_key(*v) : std::nullopt;
-            if (!key) return fail("--friend expects a 64-hex-digit public key");
+            if (!key) {
+                return fail("--friend expects a 64-hex-digit public key");
+            }
             opt.friends.push_back(std::move(*key));
         } else if (arg == "--name") {
             const auto v = value();
-            if (!v) return fail("--name expects a value");
+            if (!v) {
+                return fail("--name expects a value");
+            }
             opt.name = std::string(*v);
         } else if (arg == "--status-message") {
             const auto v = value();
-            if (!v) return fail("--status-message expects a value");
+            if (!v) {
+                return fail("--status-message expects a value");
+            }
             opt.status_message = std::string(*v);
         } else if (arg == "--port") {
             const auto v = value();
             const auto p = v ? parse_u32(*v) : std::nullopt;
-            if (!p || *p > 65535) return fail("--port expects 0..65535");
+            if (!p || *p > 65535) {
+                return fail("--port expects 0..65535");
+            }
             opt.port = static_cast<uint16_t>(*p);
         } else if (arg == "--savedata") {
             const auto v = value();
-            if (!v) return fail("--savedata expects a file name");
+            if (!v) {
+                return fail("--savedata expects a file name");
+            }
             opt.savedata = std::string(*v);
         } else if (arg == "--max-seconds") {
             const auto v = value();
             const auto s = v ? parse_u64(*v) : std::nullopt;
-            if (!s || *s == 0 || *s > 86400) return fail("--max-seconds expects 1..86400");
+            if (!s || *s == 0 || *s > 86400) {
+                return fail("--max-seconds expects 1..86400");
+            }
             opt.max_seconds = *s;
         } else if (arg == "--bootstrap") {
             const auto v = value();
-            if (!v) return fail("--bootstrap expects HOST:PORT:DHTKEYHEX");
+            if (!v) {
+                return fail("--bootstrap expects HOST:PORT:DHTKEYHEX");
+            }
             std::string why;
             auto node = parse_bootstrap(*v, &why);
-            if (!node) return fail(why);
+            if (!node) {
+                return fail(why);
+            }
             opt.bootstrap.push_back(std::move(*node));
         } else {
             return fail("unknown argument: " + std::string(arg));
@@ -675,17 +746,22 @@ std::optional<std::vector<uint8_t>> read_file(const std::string& path) {
     if (!in) {
         return std::nullopt;
     }
-    return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(in),
+                                std::istreambuf_iterator<char>());
 }
 
 bool write_file_atomic(const std::string& path, const std::vector<uint8_t>& data) {
     const std::string tmp = path + ".tmp." + std::to_string(getpid());
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) return false;
+        if (!out) {
+            return false;
+        }
         out.write(reinterpret_cast<const char*>(data.data()),
                   static_cast<std::streamsize>(data.size()));
-        if (!out) return false;
+        if (!out) {
+            return false;
+        }
     }
     return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
@@ -702,12 +778,12 @@ struct OptionsDeleter {
 };
 
 class Harness {
-   public:
+  public:
     explicit Harness(Options opt) : opt_(std::move(opt)) {}
 
     int run();
 
-   private:
+  private:
     bool create_tox();
     void install_callbacks();
     void emit_ready();
@@ -720,6 +796,7 @@ class Harness {
     void read_stdin();
     void emit_stats();
     void debug_probe_nonloopback();
+    static void debug_guard_selfcheck();
     std::string friends_json();
 
     // Commands.
@@ -729,19 +806,20 @@ class Harness {
 
     // Callbacks.
     static Harness* self(void* user_data) { return static_cast<Harness*>(user_data); }
-    static void on_friend_connection(Tox*, uint32_t fn, Tox_Connection c, void* ud);
-    static void on_self_connection(Tox*, Tox_Connection c, void* ud);
-    static void on_friend_message(Tox*, uint32_t fn, Tox_Message_Type type, const uint8_t* msg,
-                                  size_t len, void* ud);
-    static void on_read_receipt(Tox*, uint32_t fn, uint32_t message_id, void* ud);
-    static void on_lossless(Tox*, uint32_t fn, const uint8_t* data, size_t len, void* ud);
-    static void on_lossy(Tox*, uint32_t fn, const uint8_t* data, size_t len, void* ud);
-    static void on_friend_name(Tox*, uint32_t fn, const uint8_t* name, size_t len, void* ud);
-    static void on_friend_status_message(Tox*, uint32_t fn, const uint8_t* msg, size_t len,
+    static void on_friend_connection(Tox* /*tox*/, uint32_t fn, Tox_Connection c, void* ud);
+    static void on_self_connection(Tox* /*tox*/, Tox_Connection c, void* ud);
+    static void on_friend_message(Tox* /*tox*/, uint32_t fn, Tox_Message_Type type,
+                                  const uint8_t* msg, size_t len, void* ud);
+    static void on_read_receipt(Tox* /*tox*/, uint32_t fn, uint32_t message_id, void* ud);
+    static void on_lossless(Tox* /*tox*/, uint32_t fn, const uint8_t* data, size_t len, void* ud);
+    static void on_lossy(Tox* /*tox*/, uint32_t fn, const uint8_t* data, size_t len, void* ud);
+    static void on_friend_name(Tox* /*tox*/, uint32_t fn, const uint8_t* name, size_t len,
+                               void* ud);
+    static void on_friend_status_message(Tox* /*tox*/, uint32_t fn, const uint8_t* msg, size_t len,
                                          void* ud);
-    static void on_friend_status(Tox*, uint32_t fn, Tox_User_Status status, void* ud);
-    static void on_friend_typing(Tox*, uint32_t fn, bool typing, void* ud);
-    static void on_log(Tox*, Tox_Log_Level level, const char* file, uint32_t line,
+    static void on_friend_status(Tox* /*tox*/, uint32_t fn, Tox_User_Status status, void* ud);
+    static void on_friend_typing(Tox* /*tox*/, uint32_t fn, bool typing, void* ud);
+    static void on_log(Tox* /*tox*/, Tox_Log_Level level, const char* file, uint32_t line,
                        const char* func, const char* message, void* ud);
 
     struct EchoMessage {
@@ -761,7 +839,7 @@ class Harness {
     std::string stdin_buf_;
     bool stdin_eof_ = false;
 
-    StreamRx stream_rx_;                       // all friends, arrival order
+    StreamRx stream_rx_;  // all friends, arrival order
     std::map<uint32_t, StreamRx> stream_rx_by_friend_;
     std::map<uint32_t, std::deque<std::vector<uint8_t>>> echo_packets_;  // --echo of id 160
     std::deque<EchoMessage> echo_messages_;
@@ -820,22 +898,23 @@ bool Harness::create_tox() {
             return false;
         }
     }
+    const auto to_bytes = [](const std::string& text) {
+        return std::vector<uint8_t>(text.begin(), text.end());
+    };
     if (opt_.name) {
+        const std::vector<uint8_t> name = to_bytes(*opt_.name);
         Tox_Err_Set_Info e = TOX_ERR_SET_INFO_OK;
-        tox_self_set_name(tox_.get(), reinterpret_cast<const uint8_t*>(opt_.name->data()),
-                          opt_.name->size(), &e);
+        tox_self_set_name(tox_.get(), name.data(), name.size(), &e);
         if (e != TOX_ERR_SET_INFO_OK) {
             emit_error_code("tox_self_set_name", static_cast<int>(e), "TOX_ERR_SET_INFO");
         }
     }
     if (opt_.status_message) {
+        const std::vector<uint8_t> text = to_bytes(*opt_.status_message);
         Tox_Err_Set_Info e = TOX_ERR_SET_INFO_OK;
-        tox_self_set_status_message(tox_.get(),
-                                    reinterpret_cast<const uint8_t*>(opt_.status_message->data()),
-                                    opt_.status_message->size(), &e);
+        tox_self_set_status_message(tox_.get(), text.data(), text.size(), &e);
         if (e != TOX_ERR_SET_INFO_OK) {
-            emit_error_code("tox_self_set_status_message", static_cast<int>(e),
-                            "TOX_ERR_SET_INFO");
+            emit_error_code("tox_self_set_status_message", static_cast<int>(e), "TOX_ERR_SET_INFO");
         }
     }
     return true;
@@ -884,16 +963,17 @@ void Harness::add_friend(const std::vector<uint8_t>& key) {
 
 // --- callbacks --------------------------------------------------------------------------------
 
-void Harness::on_friend_connection(Tox*, uint32_t fn, Tox_Connection c, void*) {
+void Harness::on_friend_connection(Tox* /*tox*/, uint32_t fn, Tox_Connection c,
+                                   void* /*user_data*/) {
     Json("friend_connection").unum("friend", fn).str("status", connection_name(c)).t().emit();
 }
 
-void Harness::on_self_connection(Tox*, Tox_Connection c, void*) {
+void Harness::on_self_connection(Tox* /*tox*/, Tox_Connection c, void* /*user_data*/) {
     Json("self_connection").str("status", connection_name(c)).t().emit();
 }
 
-void Harness::on_friend_message(Tox*, uint32_t fn, Tox_Message_Type type, const uint8_t* msg,
-                                size_t len, void* ud) {
+void Harness::on_friend_message(Tox* /*tox*/, uint32_t fn, Tox_Message_Type type,
+                                const uint8_t* msg, size_t len, void* ud) {
     Json("friend_message")
         .unum("friend", fn)
         .num("type", static_cast<int>(type))
@@ -910,11 +990,11 @@ void Harness::on_friend_message(Tox*, uint32_t fn, Tox_Message_Type type, const 
     }
 }
 
-void Harness::on_read_receipt(Tox*, uint32_t fn, uint32_t message_id, void*) {
+void Harness::on_read_receipt(Tox* /*tox*/, uint32_t fn, uint32_t message_id, void* /*user_data*/) {
     Json("read_receipt").unum("friend", fn).unum("message_id", message_id).t().emit();
 }
 
-void Harness::on_lossless(Tox*, uint32_t fn, const uint8_t* data, size_t len, void* ud) {
+void Harness::on_lossless(Tox* /*tox*/, uint32_t fn, const uint8_t* data, size_t len, void* ud) {
     Harness* h = self(ud);
     if (len >= 1 && data[0] == kStreamPacketId) {
         h->stream_rx_.add(data + 1, len - 1);
@@ -933,7 +1013,8 @@ void Harness::on_lossless(Tox*, uint32_t fn, const uint8_t* data, size_t len, vo
         .emit();
 }
 
-void Harness::on_lossy(Tox*, uint32_t fn, const uint8_t* data, size_t len, void*) {
+void Harness::on_lossy(Tox* /*tox*/, uint32_t fn, const uint8_t* data, size_t len,
+                       void* /*user_data*/) {
     Json("lossy_packet")
         .unum("friend", fn)
         .num("id", len >= 1 ? data[0] : -1)
@@ -943,29 +1024,27 @@ void Harness::on_lossy(Tox*, uint32_t fn, const uint8_t* data, size_t len, void*
         .emit();
 }
 
-void Harness::on_friend_name(Tox*, uint32_t fn, const uint8_t* name, size_t len, void*) {
+void Harness::on_friend_name(Tox* /*tox*/, uint32_t fn, const uint8_t* name, size_t len,
+                             void* /*user_data*/) {
     Json("friend_name").unum("friend", fn).str("name_hex", to_hex(name, len)).t().emit();
 }
 
-void Harness::on_friend_status_message(Tox*, uint32_t fn, const uint8_t* msg, size_t len,
-                                       void*) {
-    Json("friend_status_message")
-        .unum("friend", fn)
-        .str("text_hex", to_hex(msg, len))
-        .t()
-        .emit();
+void Harness::on_friend_status_message(Tox* /*tox*/, uint32_t fn, const uint8_t* msg, size_t len,
+                                       void* /*user_data*/) {
+    Json("friend_status_message").unum("friend", fn).str("text_hex", to_hex(msg, len)).t().emit();
 }
 
-void Harness::on_friend_status(Tox*, uint32_t fn, Tox_User_Status status, void*) {
+void Harness::on_friend_status(Tox* /*tox*/, uint32_t fn, Tox_User_Status status,
+                               void* /*user_data*/) {
     Json("friend_status").unum("friend", fn).num("status", static_cast<int>(status)).t().emit();
 }
 
-void Harness::on_friend_typing(Tox*, uint32_t fn, bool typing, void*) {
+void Harness::on_friend_typing(Tox* /*tox*/, uint32_t fn, bool typing, void* /*user_data*/) {
     Json("friend_typing").unum("friend", fn).boolean("typing", typing).t().emit();
 }
 
-void Harness::on_log(Tox*, Tox_Log_Level level, const char* file, uint32_t line, const char* func,
-                     const char* message, void*) {
+void Harness::on_log(Tox* /*tox*/, Tox_Log_Level level, const char* file, uint32_t line,
+                     const char* func, const char* message, void* /*user_data*/) {
     std::fprintf(stderr, "[toxcore %d %lld ms] %s:%u %s: %s\n", static_cast<int>(level),
                  static_cast<long long>(now_ms()), file, line, func, message);
 }
@@ -1072,9 +1151,8 @@ void Harness::cmd_send_message(const std::vector<std::string_view>& a) {
     }
     const std::vector<uint8_t> bytes = text ? *text : std::vector<uint8_t>{};
     Tox_Err_Friend_Send_Message err = TOX_ERR_FRIEND_SEND_MESSAGE_OK;
-    const uint32_t id =
-        tox_friend_send_message(tox_.get(), *fn, static_cast<Tox_Message_Type>(*type),
-                                bytes.data(), bytes.size(), &err);
+    const uint32_t id = tox_friend_send_message(
+        tox_.get(), *fn, static_cast<Tox_Message_Type>(*type), bytes.data(), bytes.size(), &err);
     if (err != TOX_ERR_FRIEND_SEND_MESSAGE_OK) {
         emit_error_code("send_message", static_cast<int>(err), name_of(err));
         return;
@@ -1090,11 +1168,10 @@ void Harness::cmd_send_custom(const std::vector<std::string_view>& a, bool lossl
         return;
     }
     Tox_Err_Friend_Custom_Packet err = TOX_ERR_FRIEND_CUSTOM_PACKET_OK;
-    const bool ok = lossless
-                        ? tox_friend_send_lossless_packet(tox_.get(), *fn, data->data(),
-                                                          data->size(), &err)
-                        : tox_friend_send_lossy_packet(tox_.get(), *fn, data->data(),
-                                                       data->size(), &err);
+    const bool ok =
+        lossless
+            ? tox_friend_send_lossless_packet(tox_.get(), *fn, data->data(), data->size(), &err)
+            : tox_friend_send_lossy_packet(tox_.get(), *fn, data->data(), data->size(), &err);
     Json(lossless ? "lossless_sent" : "lossy_sent")
         .boolean("ok", ok && err == TOX_ERR_FRIEND_CUSTOM_PACKET_OK)
         .num("err", static_cast<int>(err))
@@ -1111,7 +1188,13 @@ void Harness::cmd_send_stream(const std::vector<std::string_view>& a) {
         emit_error("usage: send_stream FRIEND NBYTES(<=1GiB) SEED");
         return;
     }
-    if (streams_.count(*fn) != 0) {
+    if (!tox_friend_exists(tox_.get(), *fn)) {
+        emit_error_code("send_stream",
+                        static_cast<int>(TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_FOUND),
+                        name_of(TOX_ERR_FRIEND_CUSTOM_PACKET_FRIEND_NOT_FOUND));
+        return;
+    }
+    if (streams_.contains(*fn)) {
         emit_error("send_stream: a stream to this friend is still in progress");
         return;
     }
@@ -1136,10 +1219,12 @@ std::string Harness::friends_json() {
         const auto rx = stream_rx_by_friend_.find(list[i]);
         const StreamRx empty;
         const StreamRx& r = rx == stream_rx_by_friend_.end() ? empty : rx->second;
-        if (i != 0) out += ',';
-        out += "{\"friend\":" + std::to_string(list[i]) + ",\"status\":\"" + connection_name(c) +
-               "\",\"stream_rx_bytes\":" + std::to_string(r.bytes) +
-               ",\"stream_rx_sha256\":\"" + r.digest_hex() + "\"}";
+        if (i != 0) {
+            out += ',';
+        }
+        out += "{\"friend\":" + std::to_string(list[i]) + R"(,"status":")" + connection_name(c) +
+               R"(","stream_rx_bytes":)" + std::to_string(r.bytes) + R"(,"stream_rx_sha256":")" +
+               r.digest_hex() + "\"}";
     }
     out += "]";
     return out;
@@ -1151,14 +1236,20 @@ void Harness::emit_stats() {
         std::lock_guard<std::mutex> lock(guard::g_mutex);
         bool first = true;
         for (const auto& d : guard::g_refused_destinations) {
-            if (!first) refused += ',';
+            if (!first) {
+                refused += ',';
+            }
             first = false;
-            refused += "\"" + json_escape(d) + "\"";
+            refused += '"';
+            refused += json_escape(d);
+            refused += '"';
         }
     }
     refused += "]";
     uint64_t pending_echo = 0;
-    for (const auto& [fn, q] : echo_packets_) pending_echo += q.size();
+    for (const auto& [fn, q] : echo_packets_) {
+        pending_echo += q.size();
+    }
     Json("stats")
         .unum("stream_rx_bytes", stream_rx_.bytes)
         .str("stream_rx_sha256", stream_rx_.digest_hex())
@@ -1180,18 +1271,29 @@ void Harness::emit_stats() {
 // libtoxcore itself tries to send there. Both are refused before the real system call.
 void Harness::debug_probe_nonloopback() {
     const uint64_t before = guard::g_refused.load();
-    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
     bool own_refused = false;
+    bool own_sendmsg_refused = false;
+    bool own_connect_refused = false;
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(9);
+    dst.sin_addr.s_addr = htonl(0x0a000001U);  // 10.0.0.1
+    const auto* dst_sa = reinterpret_cast<const sockaddr*>(&dst);
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd >= 0) {
-        sockaddr_in dst{};
-        dst.sin_family = AF_INET;
-        dst.sin_port = htons(9);
-        dst.sin_addr.s_addr = htonl(0x0a000001U);  // 10.0.0.1
-        const uint8_t byte = 0;
+        uint8_t byte = 0;
         errno = 0;
-        const ssize_t r =
-            sendto(fd, &byte, 1, 0, reinterpret_cast<const sockaddr*>(&dst), sizeof(dst));
-        own_refused = r == -1 && errno == EPERM;
+        own_refused = sendto(fd, &byte, 1, 0, dst_sa, sizeof(dst)) == -1 && errno == EPERM;
+        iovec iov{&byte, 1};
+        msghdr msg{};
+        msg.msg_name = &dst;
+        msg.msg_namelen = sizeof(dst);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        errno = 0;
+        own_sendmsg_refused = sendmsg(fd, &msg, 0) == -1 && errno == EPERM;
+        errno = 0;
+        own_connect_refused = connect(fd, dst_sa, sizeof(dst)) == -1 && errno == EPERM;
         close(fd);
     }
     const uint64_t toxcore_calls = guard::g_allowed_sendto_from_toxcore.load();
@@ -1209,10 +1311,80 @@ void Harness::debug_probe_nonloopback() {
     }
     Json("probe_nonloopback")
         .boolean("own_sendto_refused", own_refused)
+        .boolean("own_sendmsg_refused", own_sendmsg_refused)
+        .boolean("own_connect_refused", own_connect_refused)
         .boolean("toxcore_probe_run", toxcore_probe)
         .unum("toxcore_refused", toxcore_refused)
         .unum("refused_total_delta", guard::g_refused.load() - before)
         .unum("nonloopback_sends", guard::g_refused.load())
+        .t()
+        .emit();
+}
+
+// Table test of the destination classifier used by the loopback guard (no packet is sent).
+void Harness::debug_guard_selfcheck() {
+    struct Case {
+        const char* addr;
+        bool allowed;
+    };
+    static constexpr Case kCases[] = {
+        {"127.0.0.1", true}, {"127.255.255.254", true},  {"127.1.2.3", true},
+        {"10.0.0.1", false}, {"192.0.2.255", false},     {"255.255.255.255", false},
+        {"0.0.0.0", false},  {"128.0.0.1", false},       {"126.255.255.255", false},
+        {"::1", true},       {"::ffff:127.0.0.1", true}, {"::ffff:10.0.0.1", false},
+        {"::", false},       {"fe80::1", false},         {"ff02::1", false},
+        {"fd00::2", false},  {"::127.0.0.1", false},     {"::2", false},
+    };
+    int failures = 0;
+    std::string failed = "[";
+    for (const Case& c : kCases) {
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        if (std::strchr(c.addr, ':') != nullptr) {
+            sockaddr_in6 sin6{};
+            sin6.sin6_family = AF_INET6;
+            inet_pton(AF_INET6, c.addr, &sin6.sin6_addr);
+            std::memcpy(&ss, &sin6, sizeof(sin6));
+            len = sizeof(sin6);
+        } else {
+            sockaddr_in sin{};
+            sin.sin_family = AF_INET;
+            inet_pton(AF_INET, c.addr, &sin.sin_addr);
+            std::memcpy(&ss, &sin, sizeof(sin));
+            len = sizeof(sin);
+        }
+        if (guard::destination_allowed(reinterpret_cast<const sockaddr*>(&ss), len) != c.allowed) {
+            if (failures++ != 0) {
+                failed += ',';
+            }
+            failed += '"';
+            failed += c.addr;
+            failed += '"';
+        }
+    }
+    // Non-IP destinations stay on the host; a truncated IPv4 address is refused.
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    if (!guard::destination_allowed(reinterpret_cast<const sockaddr*>(&sun), sizeof(sun))) {
+        if (failures++ != 0) {
+            failed += ',';
+        }
+        failed += "\"AF_UNIX\"";
+    }
+    sockaddr_in short_sin{};
+    short_sin.sin_family = AF_INET;
+    short_sin.sin_addr.s_addr = htonl(0x7f000001U);
+    if (guard::destination_allowed(reinterpret_cast<const sockaddr*>(&short_sin), 4)) {
+        if (failures++ != 0) {
+            failed += ',';
+        }
+        failed += "\"short-sockaddr_in\"";
+    }
+    failed += ']';
+    Json("guard_selfcheck")
+        .boolean("ok", failures == 0)
+        .num("cases", static_cast<int64_t>(std::size(kCases)) + 2)
+        .raw("failed", failed)
         .t()
         .emit();
 }
@@ -1276,6 +1448,8 @@ void Harness::handle_line(std::string_view line) {
         Json("friend_deleted").unum("friend", *fn).t().emit();
     } else if (cmd == "debug_probe_nonloopback") {
         debug_probe_nonloopback();
+    } else if (cmd == "debug_guard_selfcheck") {
+        debug_guard_selfcheck();
     } else {
         emit_error("unknown command: " + std::string(line.substr(0, 200)));
     }
@@ -1301,7 +1475,9 @@ void Harness::read_stdin() {
     size_t pos = 0;
     for (;;) {
         const size_t nl = stdin_buf_.find('\n', pos);
-        if (nl == std::string::npos || quit_) break;
+        if (nl == std::string::npos || quit_) {
+            break;
+        }
         handle_line(std::string_view(stdin_buf_).substr(pos, nl - pos));
         pos = nl + 1;
     }
@@ -1401,7 +1577,10 @@ int Harness::run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::signal(SIGPIPE, SIG_IGN);
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, nullptr);
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

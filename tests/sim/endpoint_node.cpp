@@ -13,11 +13,18 @@ std::string transition_name(const Event& e) {
     return s;
 }
 
-EndpointNode::EndpointNode(std::uint64_t seed, Address address, Instant now,
-                           EndpointConfig config)
+EndpointNode::EndpointNode(std::uint64_t seed, Address address, Instant now, EndpointConfig config,
+                           std::optional<KeyPair> long_term)
     : rng_(seed),
       address_(address),
-      endpoint_(keys_from(rng_), keys_from(rng_), rng_, now, std::move(config)) {}
+      config_(std::move(config)),
+      long_term_(long_term ? std::move(*long_term) : keys_from(rng_)),
+      endpoint_(long_term_, keys_from(rng_), rng_, now, config_) {}
+
+void EndpointNode::restart(Instant now, Address address) {
+    address_ = address;
+    endpoint_ = Endpoint(long_term_, keys_from(rng_), rng_, now, config_);
+}
 
 void EndpointNode::handle_datagram(Instant now, const Address& from,
                                    std::span<const std::uint8_t> bytes) {
@@ -30,8 +37,8 @@ std::optional<Outgoing> EndpointNode::poll_transmit(Instant now) {
     auto t = endpoint_.poll_transmit(now, buffer_);
     if (!t) return std::nullopt;
     return Outgoing{address_, t->destination,
-                    std::vector<std::uint8_t>(buffer_.begin(),
-                                              buffer_.begin() + static_cast<std::ptrdiff_t>(t->size))};
+                    std::vector<std::uint8_t>(
+                        buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(t->size))};
 }
 
 std::optional<Instant> EndpointNode::next_timeout() const { return endpoint_.next_timeout(); }
@@ -72,9 +79,14 @@ void EndpointNode::pump_events(Instant now) {
         auto e = endpoint_.poll_event();
         if (!e) break;
         events.push_back(*e);
+        event_times.push_back(now);
         if (e->kind == Event::Kind::kStatus) transitions.push_back(transition_name(*e));
-        if (e->kind == Event::Kind::kIncoming && accept_incoming) {
-            (void)endpoint_.accept(now, e->request);
+        if (e->kind == Event::Kind::kIncoming) {
+            if (accept_incoming) {
+                (void)endpoint_.accept(now, e->request);
+            } else if (reject_incoming) {
+                (void)endpoint_.reject(e->request);
+            }
         }
         if (e->kind == Event::Kind::kReadable && read_enabled) drain(now, e->connection);
         if (on_event) on_event(now, *e);

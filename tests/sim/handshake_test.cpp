@@ -1,47 +1,21 @@
 // Status-machine scenarios between two endpoints over the simulated network.
 #include <gtest/gtest.h>
 
-#include "sim/endpoint_node.hpp"
+#include "sim/pair.hpp"
 
 namespace netcrypto::sim {
 namespace {
 
-using Transitions = std::vector<std::string>;
-
-struct Pair {
-    explicit Pair(std::uint64_t seed, LinkConfig link = {}, EndpointConfig cfg_a = {},
-                  EndpointConfig cfg_b = {})
-        : sim(SimConfig{.seed = seed, .default_link = link}),
-          a(seed * 2 + 1, Address::ipv4(10, 0, 0, 1, 33445), sim.now(), std::move(cfg_a)),
-          b(seed * 2 + 2, Address::ipv4(10, 0, 0, 2, 33445), sim.now(), std::move(cfg_b)) {
-        ida = sim.add_node(a, {a.address()});
-        idb = sim.add_node(b, {b.address()});
-    }
-    ConnectionId connect_a_to_b() {
-        auto id = a.endpoint().connect(sim.now(), b.key(), b.dht_key(), b.address());
-        EXPECT_TRUE(id.has_value());
-        sim.wake(ida);
-        return *id;
-    }
-    bool both_established() const {
-        return a.status_of(b.key()) == Status::kEstablished &&
-               b.status_of(a.key()) == Status::kEstablished;
-    }
-    Simulator sim;
-    EndpointNode a;
-    EndpointNode b;
-    NodeId ida = 0;
-    NodeId idb = 0;
-};
-
 TEST(Handshake, NormalOpenReachesEstablishedOnBothSides) {
     Pair p(1);
     p.connect_a_to_b();
-    auto r = p.sim.run_until([&] { return p.both_established(); }, p.sim.now() + std::chrono::seconds{5});
+    auto r = p.sim.run_until([&] { return p.both_established(); },
+                             p.sim.now() + std::chrono::seconds{5});
     ASSERT_TRUE(r) << r << "\n" << p.sim.format_trace();
-    EXPECT_EQ(p.a.transitions,
-              (Transitions{"CookieRequesting->CookieRequesting", "CookieRequesting->HandshakeSending",
-                           "HandshakeSending->NotConfirmed", "NotConfirmed->Established"}));
+    EXPECT_EQ(
+        p.a.transitions,
+        (Transitions{"CookieRequesting->CookieRequesting", "CookieRequesting->HandshakeSending",
+                     "HandshakeSending->NotConfirmed", "NotConfirmed->Established"}));
     EXPECT_EQ(p.b.transitions,
               (Transitions{"NotConfirmed->NotConfirmed", "NotConfirmed->Established"}));
 }
@@ -86,7 +60,8 @@ TEST(DataSmoke, OneMiBArrivesInOrder) {
     };
     const Instant start = p.sim.now();
     pump();
-    auto r = p.sim.run_until([&] { return got.size() == total; }, p.sim.now() + std::chrono::seconds{30});
+    auto r = p.sim.run_until([&] { return got.size() == total; },
+                             p.sim.now() + std::chrono::seconds{30});
     ASSERT_TRUE(r) << r << " got " << got.size();
     EXPECT_EQ(got, data);
     const double secs = std::chrono::duration<double>(p.sim.now() - start).count();

@@ -22,7 +22,7 @@ bool ready();
 /// A 32-byte symmetric key: either a precomputed box key DH(their pk, my sk) or a random
 /// secretbox key (the cookie key). Wiped on destruction, compared in constant time.
 class SharedKey {
-public:
+  public:
     SharedKey() = default;
     explicit SharedKey(std::span<const std::uint8_t, kSharedKeySize> bytes);
     SharedKey(const SharedKey& other);
@@ -40,7 +40,7 @@ public:
     [[nodiscard]] std::span<const std::uint8_t, kSharedKeySize> bytes() const { return bytes_; }
     friend bool operator==(const SharedKey& a, const SharedKey& b);
 
-private:
+  private:
     std::array<std::uint8_t, kSharedKeySize> bytes_{};
 };
 
@@ -65,8 +65,8 @@ struct Nonce {
 /// Box with a precomputed key: out = tag(16) || ciphertext(len(plain)); out.size() must equal
 /// plain.size() + 16. Empty plaintext is refused (false), as in c-toxcore. `out` may alias
 /// `plain` only if out.data() + 16 == plain.data() is NOT assumed; pass disjoint buffers.
-[[nodiscard]] bool seal(const SharedKey& key, const Nonce& nonce, std::span<const std::uint8_t> plain,
-                        std::span<std::uint8_t> out);
+[[nodiscard]] bool seal(const SharedKey& key, const Nonce& nonce,
+                        std::span<const std::uint8_t> plain, std::span<std::uint8_t> out);
 
 /// Inverse of seal: cipher = tag || ciphertext (> 16 bytes); out.size() must equal
 /// cipher.size() - 16. Returns false on a bad tag or wrong sizes; `out` is then zeroed.

@@ -12,7 +12,7 @@ namespace netcrypto::wire {
 /// Reads a byte range front to back. Every read checks the remaining length first; a failed
 /// read consumes nothing and returns false.
 class ByteReader {
-public:
+  public:
     explicit ByteReader(std::span<const std::uint8_t> data) : data_(data) {}
 
     [[nodiscard]] std::size_t remaining() const { return data_.size() - pos_; }
@@ -66,7 +66,7 @@ public:
         return r;
     }
 
-private:
+  private:
     std::span<const std::uint8_t> data_;
     std::size_t pos_ = 0;
 };
@@ -74,7 +74,7 @@ private:
 /// Writes into a caller-provided buffer front to back. A write that does not fit sets the
 /// writer's failed flag and writes nothing; callers check ok() once at the end.
 class ByteWriter {
-public:
+  public:
     explicit ByteWriter(std::span<std::uint8_t> out) : out_(out) {}
 
     [[nodiscard]] bool ok() const { return ok_; }
@@ -125,7 +125,7 @@ public:
         return r;
     }
 
-private:
+  private:
     std::span<std::uint8_t> out_;
     std::size_t pos_ = 0;
     bool ok_ = true;

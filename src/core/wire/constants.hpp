@@ -25,34 +25,37 @@ inline constexpr std::size_t kTimestampSize = 8;
 
 // Cookie: nonce(24) || Box(cookie key, contents(72)).
 inline constexpr std::size_t kCookieContentsSize = kTimestampSize + kKeySize + kKeySize;  // 72
-inline constexpr std::size_t kCookieSize = kNonceSize + kMacSize + kCookieContentsSize;  // 112
+inline constexpr std::size_t kCookieSize = kNonceSize + kMacSize + kCookieContentsSize;   // 112
 
 // Cookie request 0x18.
-inline constexpr std::size_t kCookieRequestPlainSize = kKeySize + kKeySize + kEchoIdSize;  // 72
+inline constexpr std::size_t kCookieRequestPlainSize = kKeySize + kKeySize + kEchoIdSize;    // 72
 inline constexpr std::size_t kCookieRequestCipherSize = kMacSize + kCookieRequestPlainSize;  // 88
 inline constexpr std::size_t kCookieRequestSize =
     1 + kKeySize + kNonceSize + kCookieRequestCipherSize;  // 145
 
 // Cookie response 0x19.
 inline constexpr std::size_t kCookieResponsePlainSize = kCookieSize + kEchoIdSize;  // 120
-inline constexpr std::size_t kCookieResponseCipherSize = kMacSize + kCookieResponsePlainSize;  // 136
-inline constexpr std::size_t kCookieResponseSize = 1 + kNonceSize + kCookieResponseCipherSize;  // 161
+inline constexpr std::size_t kCookieResponseCipherSize =
+    kMacSize + kCookieResponsePlainSize;  // 136
+inline constexpr std::size_t kCookieResponseSize =
+    1 + kNonceSize + kCookieResponseCipherSize;  // 161
 
 // Crypto handshake 0x1a.
 inline constexpr std::size_t kHandshakePlainSize =
-    kNonceSize + kKeySize + kSha512Size + kCookieSize;  // 232
+    kNonceSize + kKeySize + kSha512Size + kCookieSize;                               // 232
 inline constexpr std::size_t kHandshakeCipherSize = kMacSize + kHandshakePlainSize;  // 248
 inline constexpr std::size_t kHandshakeSize =
     1 + kCookieSize + kNonceSize + kHandshakeCipherSize;  // 385
 
 // Crypto data 0x1b.
-inline constexpr std::size_t kMaxPacketSize = 1400;                    // MAX_CRYPTO_PACKET_SIZE
-inline constexpr std::size_t kDataHeaderSize = 1 + 2;                  // type, nonce low 16 bits
-inline constexpr std::size_t kDataPlainHeaderSize = 4 + 4;             // buffer_start, number
-inline constexpr std::size_t kDataMinSize = kDataHeaderSize + kMacSize + kDataPlainHeaderSize;  // 27
-inline constexpr std::size_t kMaxMessageSize = kMaxPacketSize - kDataMinSize;  // 1373
+inline constexpr std::size_t kMaxPacketSize = 1400;         // MAX_CRYPTO_PACKET_SIZE
+inline constexpr std::size_t kDataHeaderSize = 1 + 2;       // type, nonce low 16 bits
+inline constexpr std::size_t kDataPlainHeaderSize = 4 + 4;  // buffer_start, number
+inline constexpr std::size_t kDataMinSize =
+    kDataHeaderSize + kMacSize + kDataPlainHeaderSize;                                    // 27
+inline constexpr std::size_t kMaxMessageSize = kMaxPacketSize - kDataMinSize;             // 1373
 inline constexpr std::size_t kMaxDataPlainSize = kDataPlainHeaderSize + kMaxMessageSize;  // 1381
-inline constexpr std::size_t kMaxPadding = 8;                                           // CRYPTO_MAX_PADDING
+inline constexpr std::size_t kMaxPadding = 8;  // CRYPTO_MAX_PADDING
 /// Datagrams of type 0x19..0x1b no longer than this are dropped before any parsing.
 inline constexpr std::size_t kMinCryptoPacketSize = 1 + 2 + kMacSize;  // 19
 

@@ -7,7 +7,8 @@ namespace netcrypto::wire {
 namespace {
 
 /// Rejects anything whose length is not exactly `expected`.
-tl::expected<void, DecodeError> check_exact(std::span<const std::uint8_t> in, std::size_t expected) {
+tl::expected<void, DecodeError> check_exact(std::span<const std::uint8_t> in,
+                                            std::size_t expected) {
     if (in.size() < expected) return tl::unexpected(DecodeError::kTooShort);
     if (in.size() > expected) return tl::unexpected(DecodeError::kTooLong);
     return {};
@@ -37,10 +38,14 @@ std::uint64_t read_u64_le(const std::array<std::uint8_t, 8>& b) {
 
 std::string_view to_string(DecodeError e) {
     switch (e) {
-        case DecodeError::kWrongType: return "wrong_type";
-        case DecodeError::kTooShort: return "too_short";
-        case DecodeError::kTooLong: return "too_long";
-        case DecodeError::kOnlyPadding: return "only_padding";
+        case DecodeError::kWrongType:
+            return "wrong_type";
+        case DecodeError::kTooShort:
+            return "too_short";
+        case DecodeError::kTooLong:
+            return "too_long";
+        case DecodeError::kOnlyPadding:
+            return "only_padding";
     }
     return "unknown";
 }

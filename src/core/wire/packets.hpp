@@ -20,10 +20,10 @@ namespace netcrypto::wire {
 
 /// Why a decoder refused its input.
 enum class DecodeError : std::uint8_t {
-    kWrongType,   ///< first byte is not this packet's type
-    kTooShort,    ///< fewer bytes than the format needs
-    kTooLong,     ///< more bytes than the format allows
-    kOnlyPadding, ///< a data plaintext with no non-zero byte after its header
+    kWrongType,    ///< first byte is not this packet's type
+    kTooShort,     ///< fewer bytes than the format needs
+    kTooLong,      ///< more bytes than the format allows
+    kOnlyPadding,  ///< a data plaintext with no non-zero byte after its header
 };
 
 /// A short, stable name for logs and drop counters.

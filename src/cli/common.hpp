@@ -1,0 +1,56 @@
+// Shared pieces of the netcrypto command-line tool: key files, event reporting (human or
+// JSON lines on stderr), and the error type every subcommand returns.
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <tl/expected.hpp>
+
+#include <netcrypto/address.hpp>
+#include <netcrypto/endpoint.hpp>
+#include <netcrypto/keys.hpp>
+
+namespace netcrypto::cli {
+
+/// A failure: one line naming the cause, printed by main() before exiting non-zero.
+struct Failure {
+    std::string message;
+    int exit_code = 1;
+};
+
+template <class T>
+using Outcome = tl::expected<T, Failure>;
+
+inline tl::unexpected<Failure> fail(std::string message, int code = 1) {
+    return tl::unexpected(Failure{std::move(message), code});
+}
+
+/// Reads a secret key file (64 hex digits, optional trailing newline).
+Outcome<SecretKey> load_secret_key(const std::string& path);
+/// Writes a new secret key file with mode 0600; refuses to overwrite an existing file.
+Outcome<void> write_secret_key(const std::string& path, const SecretKey& key);
+/// Parses a 64-hex-digit public key given on the command line (`what` names the option).
+Outcome<PublicKey> parse_public_key(std::string_view hex, std::string_view what);
+/// Parses HOST:PORT with a literal IPv4/IPv6 address (or localhost).
+Outcome<Address> parse_address(std::string_view text, std::string_view what);
+
+/// Prints events on stderr, as text or as one JSON object per line.
+class Reporter {
+  public:
+    explicit Reporter(bool json) : json_(json) {}
+    [[nodiscard]] bool json() const { return json_; }
+
+    void ready(const PublicKey& pk, const PublicKey& dht, const Address& address) const;
+    /// A status event; `label` distinguishes the two sides of the demo ("" elsewhere).
+    void status(const Event& e, std::string_view label = "") const;
+    /// Any other notice: {"event":name, "detail": text}.
+    void note(std::string_view name, std::string_view detail) const;
+
+  private:
+    bool json_;
+};
+
+}  // namespace netcrypto::cli

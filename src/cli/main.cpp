@@ -1,0 +1,110 @@
+// netcrypto: connect two machines (or this tool and a Tox client) over Tox's net_crypto.
+#include <csignal>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+
+namespace {
+
+using netcrypto::cli::Outcome;
+
+void add_peer_options(CLI::App& cmd, netcrypto::cli::PeerOptions& o, bool bind_required) {
+    cmd.add_option("--key", o.key_file, "Long-term secret key file (from `netcrypto keygen`)")
+        ->required();
+    cmd.add_option("--dht-key", o.dht_key_file,
+                   "DHT secret key file (default: a fresh DHT key pair for this run)");
+    auto* bind = cmd.add_option("--bind", o.bind, "Local UDP address HOST:PORT");
+    if (bind_required) bind->required();
+    cmd.add_option("--loss", o.loss_percent, "Drop this percentage of datagrams (testing)")
+        ->check(CLI::Range(0.0, 100.0));
+}
+
+int report(const Outcome<void>& r) {
+    if (r) return 0;
+    std::cerr << "netcrypto: error: " << r.error().message << std::endl;
+    return r.error().exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN);
+    CLI::App app{
+        "netcrypto: encrypted connections over Tox's net_crypto protocol (c-toxcore "
+        "0.2.18 compatible)"};
+    app.require_subcommand(1);
+    bool json = false;
+    app.add_flag("--json", json, "Events on stderr as one JSON object per line");
+
+    std::string keygen_out;
+    auto* keygen = app.add_subcommand("keygen", "Create a long-term secret key file (mode 0600)");
+    keygen->add_option("--out", keygen_out, "Where to write the key file")->required();
+
+    std::string id_key;
+    auto* id = app.add_subcommand("id", "Print the public key of a secret key file");
+    id->add_option("--key", id_key, "Secret key file")->required();
+
+    netcrypto::cli::ListenOptions listen_opts;
+    auto* listen =
+        app.add_subcommand("listen", "Accept connections and write the received stream to stdout");
+    add_peer_options(*listen, listen_opts, true);
+    listen->add_option("--allow", listen_opts.allow,
+                       "Accept only this peer public key (repeatable; default: anyone)");
+    listen->add_flag("--once", listen_opts.once, "Exit after the first connection ends");
+
+    netcrypto::cli::ConnectOptions connect_opts;
+    auto* connect =
+        app.add_subcommand("connect", "Stream stdin to a peer and the peer's stream to stdout");
+    netcrypto::cli::ConnectOptions chat_opts;
+    auto* chat = app.add_subcommand(
+        "chat", "Send each stdin line as a text message; print received messages");
+    for (auto [cmd, opts] : {std::pair{connect, &connect_opts}, std::pair{chat, &chat_opts}}) {
+        add_peer_options(*cmd, *opts, false);
+        cmd->add_option("--to", opts->to, "Peer UDP address HOST:PORT")->required();
+        cmd->add_option("--peer", opts->peer, "Peer long-term public key (64 hex)")->required();
+        cmd->add_option("--peer-dht", opts->peer_dht, "Peer DHT public key (64 hex)")->required();
+        cmd->add_option("--timeout", opts->timeout,
+                        "Give up if not established after this many seconds (default: the "
+                        "protocol's 8 tries, about 8 s)");
+    }
+
+    netcrypto::cli::DemoOptions demo_opts;
+    auto* demo = app.add_subcommand(
+        "demo", "Two endpoints over loopback UDP in one process: handshake, bulk transfer, hash");
+    demo->add_option("--bytes", demo_opts.bytes, "Bytes to move (default 256 MiB)");
+    demo->add_option("--loss", demo_opts.loss_percent, "Drop this percentage of datagrams")
+        ->check(CLI::Range(0.0, 90.0));
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+
+    if (*keygen) return report(netcrypto::cli::run_keygen(keygen_out));
+    if (*id) return report(netcrypto::cli::run_id(id_key));
+    if (*listen) {
+        listen_opts.json = json;
+        return report(netcrypto::cli::run_listen(listen_opts));
+    }
+    if (*connect) {
+        connect_opts.json = json;
+        if (connect_opts.bind == "0.0.0.0:0" && connect_opts.to.starts_with('[')) {
+            connect_opts.bind = "[::]:0";
+        }
+        return report(netcrypto::cli::run_connect(connect_opts, false));
+    }
+    if (*chat) {
+        chat_opts.json = json;
+        if (chat_opts.bind == "0.0.0.0:0" && chat_opts.to.starts_with('['))
+            chat_opts.bind = "[::]:0";
+        return report(netcrypto::cli::run_connect(chat_opts, true));
+    }
+    if (*demo) {
+        demo_opts.json = json;
+        return report(netcrypto::cli::run_demo(demo_opts));
+    }
+    return 2;
+}

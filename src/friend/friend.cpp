@@ -1,0 +1,162 @@
+#include "friend/friend.hpp"
+
+#include <array>
+
+namespace netcrypto::friends {
+
+FriendLayer::FriendLayer(Endpoint& endpoint, FriendCallbacks callbacks, FriendConfig config)
+    : endpoint_(endpoint), cb_(std::move(callbacks)), cfg_(config) {}
+
+void FriendLayer::send_control(Instant now, ConnectionId id, std::uint8_t packet_id) {
+    const std::array<std::uint8_t, 1> msg{packet_id};
+    (void)endpoint_.send_lossless(now, id, msg);
+}
+
+void FriendLayer::on_event(Instant now, const Event& e) {
+    switch (e.kind) {
+        case Event::Kind::kStatus:
+            if (e.to == Status::kEstablished) {
+                // ONLINE first: c-toxcore discards other Messenger packets until it has it.
+                State st;
+                st.last_alive_sent = now;
+                st.last_alive_received = now;
+                friends_[e.connection.value] = st;
+                send_control(now, e.connection, kOnline);
+                send_control(now, e.connection, kAlive);
+            } else if (e.to == Status::kClosed || e.from == Status::kEstablished) {
+                friends_.erase(e.connection.value);
+            }
+            break;
+        case Event::Kind::kReadable: {
+            std::array<std::uint8_t, kMaxMessageSize> buf{};
+            for (int i = 0; i < 1'000'000; ++i) {
+                auto n = endpoint_.read_lossless(now, e.connection, buf);
+                if (!n || *n == 0) break;
+                handle_message(now, e.connection, std::span<const std::uint8_t>(buf).first(*n));
+            }
+            // Lossy packets are not used by this layer: discard them so the queue stays short.
+            for (int i = 0; i < 1'000'000; ++i) {
+                auto n = endpoint_.read_lossy(e.connection, buf);
+                if (!n || *n == 0) break;
+            }
+            break;
+        }
+        default:
+            break;
+    }
+}
+
+void FriendLayer::handle_message(Instant now, ConnectionId id,
+                                 std::span<const std::uint8_t> message) {
+    auto it = friends_.find(id.value);
+    if (it == friends_.end() || message.empty()) return;
+    State& st = it->second;
+    const auto body = message.subspan(1);
+    const auto text = std::string_view(reinterpret_cast<const char*>(body.data()), body.size());
+    switch (message[0]) {
+        case kAlive:
+            st.last_alive_received = now;
+            break;
+        case kOnline:
+            if (message.size() == 1) {
+                st.peer_online = true;
+                if (cb_.on_presence) cb_.on_presence(id, true);
+            }
+            break;
+        case kOffline:
+            if (message.size() == 1) {
+                st.peer_online = false;
+                if (cb_.on_presence) cb_.on_presence(id, false);
+            }
+            break;
+        case kMessage:
+        case kAction:
+            if (!body.empty() && cb_.on_message) cb_.on_message(id, message[0] == kAction, text);
+            break;
+        case kNickname:
+            if (cb_.on_info) cb_.on_info(id, "nickname", text);
+            break;
+        case kStatusMessage:
+            if (cb_.on_info) cb_.on_info(id, "status_message", text);
+            break;
+        case kStream:
+            if (cb_.on_stream) cb_.on_stream(id, body);
+            break;
+        default:
+            break;  // USERSTATUS, TYPING, SHARE_RELAYS, ...: nothing to do
+    }
+}
+
+void FriendLayer::on_timeout(Instant now) {
+    std::vector<ConnectionId> gone;
+    for (auto& [key, st] : friends_) {
+        const ConnectionId id{key};
+        if (st.last_alive_received + cfg_.peer_timeout <= now) {
+            gone.push_back(id);
+            continue;
+        }
+        if (st.last_alive_sent + cfg_.alive_interval <= now) {
+            st.last_alive_sent = now;
+            send_control(now, id, kAlive);
+        }
+    }
+    for (auto id : gone) {
+        friends_.erase(id.value);
+        (void)endpoint_.close(now, id);
+        if (cb_.on_gone) cb_.on_gone(id);
+    }
+}
+
+std::optional<Instant> FriendLayer::next_timeout() const {
+    std::optional<Instant> next;
+    for (const auto& [key, st] : friends_) {
+        for (Instant t : {st.last_alive_sent + cfg_.alive_interval,
+                          st.last_alive_received + cfg_.peer_timeout}) {
+            if (!next || t < *next) next = t;
+        }
+    }
+    return next;
+}
+
+Result<std::uint32_t> FriendLayer::send_message(Instant now, ConnectionId id, std::string_view text,
+                                                bool action) {
+    if (text.empty() || text.size() > kMaxMessageSize - 1) {
+        return tl::unexpected(Error::kInvalidMessage);
+    }
+    std::array<std::uint8_t, kMaxMessageSize> msg{};
+    msg[0] = action ? kAction : kMessage;
+    std::copy(text.begin(), text.end(), msg.begin() + 1);
+    return endpoint_.send_lossless(now, id,
+                                   std::span<const std::uint8_t>(msg).first(text.size() + 1));
+}
+
+Result<std::size_t> FriendLayer::send_stream(Instant now, ConnectionId id,
+                                             std::span<const std::uint8_t> bytes) {
+    std::size_t consumed = 0;
+    std::array<std::uint8_t, kMaxMessageSize> msg{};
+    msg[0] = kStream;
+    while (consumed < bytes.size()) {
+        const std::size_t n = std::min(kStreamChunk, bytes.size() - consumed);
+        std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(consumed), n, msg.begin() + 1);
+        auto r = endpoint_.send_lossless(now, id, std::span<const std::uint8_t>(msg).first(n + 1));
+        if (!r) {
+            if (r.error() == Error::kWouldBlock) break;
+            if (consumed == 0) return tl::unexpected(r.error());
+            break;
+        }
+        consumed += n;
+    }
+    return consumed;
+}
+
+bool FriendLayer::peer_online(ConnectionId id) const {
+    auto it = friends_.find(id.value);
+    return it != friends_.end() && it->second.peer_online;
+}
+
+bool FriendLayer::all_acked(ConnectionId id) const {
+    auto info = endpoint_.info(id);
+    return info && info->send_buffer_start == info->send_buffer_end;
+}
+
+}  // namespace netcrypto::friends

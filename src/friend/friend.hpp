@@ -1,0 +1,100 @@
+// The friend layer: the minimum of c-toxcore's friend_connection + Messenger that a peer needs
+// to see us as an online friend (spec §7), kept out of the net_crypto core. Sans-I/O like the
+// endpoint: it reacts to endpoint events, has its own timers, and sends through the endpoint.
+//
+// Timers:
+//   | timer   | when                                      | action                       |
+//   |---------|-------------------------------------------|------------------------------|
+//   | ALIVE   | Established, every alive_interval (8 s)   | send lossless [0x10]         |
+//   | silence | Established, no ALIVE for peer_timeout    | close the connection ("gone")|
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <netcrypto/endpoint.hpp>
+
+namespace netcrypto::friends {
+
+// Messenger-level lossless ids (spec §3.2).
+inline constexpr std::uint8_t kAlive = 0x10;
+inline constexpr std::uint8_t kShareRelays = 0x11;
+inline constexpr std::uint8_t kFriendRequests = 0x12;
+inline constexpr std::uint8_t kOnline = 0x18;
+inline constexpr std::uint8_t kOffline = 0x19;
+inline constexpr std::uint8_t kNickname = 0x30;
+inline constexpr std::uint8_t kStatusMessage = 0x31;
+inline constexpr std::uint8_t kUserStatus = 0x32;
+inline constexpr std::uint8_t kTyping = 0x33;
+inline constexpr std::uint8_t kMessage = 0x40;
+inline constexpr std::uint8_t kAction = 0x41;
+/// Custom lossless id used for netcrypto's byte stream.
+inline constexpr std::uint8_t kStream = 160;
+/// Payload bytes of one stream packet (1373 minus the id byte).
+inline constexpr std::size_t kStreamChunk = kMaxMessageSize - 1;
+
+/// Tunables (defaults are c-toxcore's).
+struct FriendConfig {
+    Duration alive_interval = std::chrono::seconds{8};
+    Duration peer_timeout = std::chrono::seconds{32};
+};
+
+/// What the friend layer reports to the application.
+struct FriendCallbacks {
+    /// The peer sent ONLINE (Messenger-level online) or OFFLINE.
+    std::function<void(ConnectionId, bool online)> on_presence;
+    /// A text message (MESSAGE or ACTION) arrived.
+    std::function<void(ConnectionId, bool action, std::string_view text)> on_message;
+    /// Stream bytes (custom lossless id 160) arrived, in order.
+    std::function<void(ConnectionId, std::span<const std::uint8_t>)> on_stream;
+    /// The peer's nickname or status message changed.
+    std::function<void(ConnectionId, std::string_view what, std::string_view value)> on_info;
+    /// No ALIVE for peer_timeout: the layer closed the connection.
+    std::function<void(ConnectionId)> on_gone;
+};
+
+/// Per-endpoint friend layer.
+class FriendLayer {
+  public:
+    FriendLayer(Endpoint& endpoint, FriendCallbacks callbacks, FriendConfig config = {});
+
+    /// Feed every endpoint event here (after the application has looked at it).
+    void on_event(Instant now, const Event& e);
+    /// Runs due timers (ALIVE sends, silence checks).
+    void on_timeout(Instant now);
+    /// Earliest instant on_timeout has work.
+    [[nodiscard]] std::optional<Instant> next_timeout() const;
+
+    /// Sends a text message (1..1372 bytes) as MESSAGE or ACTION. Errors from send_lossless.
+    Result<std::uint32_t> send_message(Instant now, ConnectionId id, std::string_view text,
+                                       bool action = false);
+    /// Sends as much of `bytes` as fits now as stream packets; returns bytes consumed (0 when
+    /// the send buffer is full: wait for Event::Kind::kWritable).
+    Result<std::size_t> send_stream(Instant now, ConnectionId id,
+                                    std::span<const std::uint8_t> bytes);
+    /// Whether the peer announced ONLINE.
+    [[nodiscard]] bool peer_online(ConnectionId id) const;
+    /// Whether every lossless packet we sent on `id` was acknowledged.
+    [[nodiscard]] bool all_acked(ConnectionId id) const;
+
+  private:
+    struct State {
+        Instant last_alive_sent{};
+        Instant last_alive_received{};
+        bool peer_online = false;
+    };
+    void handle_message(Instant now, ConnectionId id, std::span<const std::uint8_t> message);
+    void send_control(Instant now, ConnectionId id, std::uint8_t packet_id);
+
+    Endpoint& endpoint_;
+    FriendCallbacks cb_;
+    FriendConfig cfg_;
+    std::unordered_map<std::uint64_t, State> friends_;
+};
+
+}  // namespace netcrypto::friends

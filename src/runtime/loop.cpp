@@ -1,0 +1,416 @@
+// The epoll event loop: UDP sockets with recvmmsg/sendmmsg batching, a signalfd for clean
+// shutdown, extra watched descriptors and timers, all on one thread.
+#include <algorithm>
+#include <arpa/inet.h>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <unordered_map>
+#include <vector>
+
+#include <netcrypto/random.hpp>
+#include <netcrypto/runtime.hpp>
+
+namespace netcrypto::runtime {
+
+Instant monotonic_now() {
+    return Instant{
+        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())};
+}
+
+namespace {
+
+constexpr std::size_t kBatch = 64;
+
+sockaddr_storage to_sockaddr(const Address& a, socklen_t& len) {
+    sockaddr_storage ss{};
+    if (a.family == Address::Family::kIPv4) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(a.port);
+        std::memcpy(&sin->sin_addr, a.ip.data(), 4);
+        len = sizeof(sockaddr_in);
+    } else {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(a.port);
+        std::memcpy(&sin6->sin6_addr, a.ip.data(), 16);
+        len = sizeof(sockaddr_in6);
+    }
+    return ss;
+}
+
+Address from_sockaddr(const sockaddr_storage& ss) {
+    Address a;
+    if (ss.ss_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+        a.family = Address::Family::kIPv4;
+        std::memcpy(a.ip.data(), &sin->sin_addr, 4);
+        a.port = ntohs(sin->sin_port);
+    } else {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+        a.family = Address::Family::kIPv6;
+        std::memcpy(a.ip.data(), &sin6->sin6_addr, 16);
+        a.port = ntohs(sin6->sin6_port);
+    }
+    return a;
+}
+
+std::string errno_text(const char* what) {
+    std::string s(what);
+    s += ": ";
+    s += std::strerror(errno);
+    return s;
+}
+
+}  // namespace
+
+class Loop::Impl {
+  public:
+    struct Bound {
+        Endpoint* endpoint = nullptr;
+        int fd = -1;
+        Address local;
+        std::function<void(const Event&)> on_event;
+        BindOptions options;
+        SocketStats stats;
+        bool want_write = false;
+        // Datagrams polled from the endpoint but refused by the kernel (EAGAIN): kept in order.
+        std::vector<std::pair<Address, std::vector<std::uint8_t>>> backlog;
+    };
+
+    Impl() : epfd(epoll_create1(EPOLL_CLOEXEC)) {
+        recv_bufs.resize(kBatch);
+        send_bufs.resize(kBatch);
+    }
+    ~Impl() {
+        for (auto& b : bound) ::close(b->fd);
+        if (sigfd >= 0) ::close(sigfd);
+        if (epfd >= 0) ::close(epfd);
+    }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    bool injected_drop(Bound& b) {
+        if (b.options.drop_probability <= 0.0) return false;
+        const double u = static_cast<double>(rng.next_u64() >> 11U) * 0x1.0p-53;
+        if (u < b.options.drop_probability) {
+            ++b.stats.injected_drops;
+            return true;
+        }
+        return false;
+    }
+
+    void receive(Bound& b) {
+        std::array<mmsghdr, kBatch> msgs{};
+        std::array<iovec, kBatch> iov{};
+        std::array<sockaddr_storage, kBatch> addrs{};
+        // Bounded: at most 16 batches per wake-up so timers and sends are not starved.
+        for (int round = 0; round < 16; ++round) {
+            for (std::size_t i = 0; i < kBatch; ++i) {
+                iov[i] = {recv_bufs[i].data(), recv_bufs[i].size()};
+                msgs[i].msg_hdr = {};
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+                msgs[i].msg_hdr.msg_name = &addrs[i];
+                msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+            }
+            const int n = recvmmsg(b.fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+            if (n <= 0) return;
+            const Instant now = monotonic_now();
+            for (int i = 0; i < n; ++i) {
+                const auto idx = static_cast<std::size_t>(i);
+                ++b.stats.datagrams_in;
+                if (injected_drop(b)) continue;
+                const std::size_t len = msgs[idx].msg_len;
+                b.endpoint->handle_datagram(
+                    now, from_sockaddr(addrs[idx]),
+                    std::span<const std::uint8_t>(recv_bufs[idx].data(), len));
+            }
+            dispatch_events(b);
+            if (static_cast<std::size_t>(n) < kBatch) return;
+        }
+    }
+
+    void dispatch_events(Bound& b) {
+        for (int i = 0; i < 1'000'000; ++i) {
+            auto e = b.endpoint->poll_event();
+            if (!e) break;
+            if (b.on_event) b.on_event(*e);
+        }
+    }
+
+    /// Sends what the endpoint has; returns false if the socket is full (EPOLLOUT needed).
+    bool send(Bound& b) {
+        // First the backlog left by an earlier EAGAIN.
+        while (!b.backlog.empty()) {
+            auto& [to, bytes] = b.backlog.front();
+            socklen_t len = 0;
+            auto ss = to_sockaddr(to, len);
+            const ssize_t r = ::sendto(b.fd, bytes.data(), bytes.size(), MSG_DONTWAIT,
+                                       reinterpret_cast<sockaddr*>(&ss), len);
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+            if (r < 0) ++b.stats.send_errors;
+            ++b.stats.datagrams_out;
+            b.backlog.erase(b.backlog.begin());
+        }
+        std::array<mmsghdr, kBatch> msgs{};
+        std::array<iovec, kBatch> iov{};
+        std::array<sockaddr_storage, kBatch> addrs{};
+        std::array<Address, kBatch> dests{};
+        for (int round = 0; round < 1024; ++round) {
+            const Instant now = monotonic_now();
+            std::size_t count = 0;
+            while (count < kBatch) {
+                auto t = b.endpoint->poll_transmit(now, send_bufs[count]);
+                if (!t) break;
+                if (injected_drop(b)) continue;
+                socklen_t len = 0;
+                addrs[count] = to_sockaddr(t->destination, len);
+                dests[count] = t->destination;
+                iov[count] = {send_bufs[count].data(), t->size};
+                msgs[count].msg_hdr = {};
+                msgs[count].msg_hdr.msg_iov = &iov[count];
+                msgs[count].msg_hdr.msg_iovlen = 1;
+                msgs[count].msg_hdr.msg_name = &addrs[count];
+                msgs[count].msg_hdr.msg_namelen = len;
+                ++count;
+            }
+            if (count == 0) return true;
+            std::size_t sent = 0;
+            while (sent < count) {
+                const int r = sendmmsg(b.fd, msgs.data() + sent,
+                                       static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+                if (r < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+                    // A datagram the kernel refuses (e.g. unreachable) is lost like on a link.
+                    ++b.stats.send_errors;
+                    ++sent;
+                    continue;
+                }
+                sent += static_cast<std::size_t>(r);
+                b.stats.datagrams_out += static_cast<std::uint64_t>(r);
+            }
+            if (sent < count) {
+                for (std::size_t i = sent; i < count; ++i) {
+                    b.backlog.emplace_back(
+                        dests[i],
+                        std::vector<std::uint8_t>(
+                            send_bufs[i].begin(),
+                            send_bufs[i].begin() + static_cast<std::ptrdiff_t>(iov[i].iov_len)));
+                }
+                return false;
+            }
+            if (count < kBatch) return true;
+        }
+        return true;
+    }
+
+    void flush_all() {
+        for (auto& bp : bound) {
+            Bound& b = *bp;
+            dispatch_events(b);
+            const bool done = send(b);
+            dispatch_events(b);
+            if (!done != b.want_write) {
+                b.want_write = !done;
+                epoll_event ev{};
+                ev.events = EPOLLIN | (b.want_write ? EPOLLOUT : 0U);
+                ev.data.fd = b.fd;
+                epoll_ctl(epfd, EPOLL_CTL_MOD, b.fd, &ev);
+            }
+        }
+    }
+
+    void run_timers(Instant now) {
+        for (auto& bp : bound) {
+            auto t = bp->endpoint->next_timeout();
+            if (t && *t <= now) {
+                bp->endpoint->handle_timeout(now);
+                dispatch_events(*bp);
+            }
+        }
+        while (!timers.empty() && timers.begin()->first <= now) {
+            auto fn = std::move(timers.begin()->second);
+            timers.erase(timers.begin());
+            fn();
+        }
+    }
+
+    std::optional<Instant> next_deadline() const {
+        std::optional<Instant> next;
+        for (const auto& bp : bound) {
+            auto t = bp->endpoint->next_timeout();
+            if (t && (!next || *t < *next)) next = t;
+        }
+        if (!timers.empty() && (!next || timers.begin()->first < *next))
+            next = timers.begin()->first;
+        return next;
+    }
+
+    int epfd;
+    int sigfd = -1;
+    bool stopped = false;
+    std::function<void(int)> on_signal;
+    std::vector<std::unique_ptr<Bound>> bound;
+    std::unordered_map<int, std::function<void(std::uint32_t)>> watchers;
+    std::multimap<Instant, std::function<void()>> timers;
+    std::vector<std::array<std::uint8_t, 2048>> recv_bufs;
+    std::vector<std::array<std::uint8_t, kMaxDatagramSize>> send_bufs;
+    SodiumRng rng;
+};
+
+Loop::Loop() : impl_(std::make_unique<Impl>()) {}
+Loop::~Loop() = default;
+
+tl::expected<Address, std::string> Loop::attach(Endpoint& endpoint, const Address& address,
+                                                std::function<void(const Event&)> on_event,
+                                                BindOptions options) {
+    if (impl_->epfd < 0) return tl::unexpected(errno_text("epoll_create1"));
+    const int family = address.family == Address::Family::kIPv4 ? AF_INET : AF_INET6;
+    const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return tl::unexpected(errno_text("socket"));
+    if (family == AF_INET6) {
+        const int off = 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    }
+    const int buf = options.socket_buffer_bytes;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+    socklen_t len = 0;
+    auto ss = to_sockaddr(address, len);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        std::string msg = "cannot bind " + address.to_string() + ": " + std::strerror(errno);
+        ::close(fd);
+        return tl::unexpected(msg);
+    }
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof(local);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(impl_->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        std::string msg = errno_text("epoll_ctl");
+        ::close(fd);
+        return tl::unexpected(msg);
+    }
+    auto b = std::make_unique<Impl::Bound>();
+    b->endpoint = &endpoint;
+    b->fd = fd;
+    b->local = from_sockaddr(local);
+    b->on_event = std::move(on_event);
+    b->options = options;
+    const Address bound_address = b->local;
+    impl_->bound.push_back(std::move(b));
+    return bound_address;
+}
+
+tl::expected<void, std::string> Loop::watch(int fd, std::uint32_t events,
+                                            std::function<void(std::uint32_t)> callback) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    if (epoll_ctl(impl_->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return tl::unexpected(errno_text("epoll_ctl"));
+    }
+    impl_->watchers[fd] = std::move(callback);
+    return {};
+}
+
+void Loop::modify(int fd, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    epoll_ctl(impl_->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Loop::unwatch(int fd) {
+    epoll_ctl(impl_->epfd, EPOLL_CTL_DEL, fd, nullptr);
+    impl_->watchers.erase(fd);
+}
+
+void Loop::call_at(Instant when, std::function<void()> fn) {
+    impl_->timers.emplace(when, std::move(fn));
+}
+
+void Loop::stop() { impl_->stopped = true; }
+bool Loop::stopped() const { return impl_->stopped; }
+
+tl::expected<void, std::string> Loop::handle_signals(std::function<void(int)> on_signal) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0)
+        return tl::unexpected(errno_text("sigprocmask"));
+    impl_->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (impl_->sigfd < 0) return tl::unexpected(errno_text("signalfd"));
+    impl_->on_signal = std::move(on_signal);
+    return watch(impl_->sigfd, EPOLLIN, [this](std::uint32_t) {
+        signalfd_siginfo info{};
+        while (::read(impl_->sigfd, &info, sizeof(info)) == sizeof(info)) {
+            if (impl_->on_signal) impl_->on_signal(static_cast<int>(info.ssi_signo));
+            impl_->stopped = true;
+        }
+    });
+}
+
+void Loop::flush() { impl_->flush_all(); }
+
+void Loop::run_once(Duration max_wait) {
+    impl_->flush_all();
+    Instant now = monotonic_now();
+    Duration wait = max_wait;
+    if (auto next = impl_->next_deadline()) wait = std::min(wait, *next - now);
+    if (wait < Duration::zero()) wait = Duration::zero();
+    // Round up so we never wake before the deadline and spin.
+    const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    std::array<epoll_event, 32> evs{};
+    const int n = epoll_wait(impl_->epfd, evs.data(), static_cast<int>(evs.size()),
+                             static_cast<int>(std::min<std::int64_t>(wait_ms, 60'000)));
+    for (int i = 0; i < n; ++i) {
+        const auto& ev = evs[static_cast<std::size_t>(i)];
+        const int fd = ev.data.fd;
+        bool handled = false;
+        for (auto& bp : impl_->bound) {
+            if (bp->fd != fd) continue;
+            handled = true;
+            if ((ev.events & EPOLLIN) != 0U) impl_->receive(*bp);
+        }
+        if (!handled) {
+            auto it = impl_->watchers.find(fd);
+            if (it != impl_->watchers.end()) {
+                auto cb = it->second;  // the callback may unwatch itself
+                cb(ev.events);
+            }
+        }
+    }
+    now = monotonic_now();
+    impl_->run_timers(now);
+    impl_->flush_all();
+}
+
+void Loop::run(Instant deadline) {
+    while (!impl_->stopped && monotonic_now() < deadline) {
+        run_once(std::min<Duration>(deadline - monotonic_now(), std::chrono::seconds{1}));
+    }
+    impl_->flush_all();
+}
+
+SocketStats Loop::stats(const Endpoint& endpoint) const {
+    for (const auto& bp : impl_->bound) {
+        if (bp->endpoint == &endpoint) return bp->stats;
+    }
+    return {};
+}
+
+}  // namespace netcrypto::runtime
