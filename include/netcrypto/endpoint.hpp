@@ -48,7 +48,7 @@ enum class CloseReason : std::uint8_t {
     kTimedOut,       ///< handshake: 8 sends without an answer
     kPeerSilent,     ///< established, but nothing valid received for `silence_timeout`
     kKilledByPeer,   ///< the peer sent KILL
-    kClosedLocally,  ///< close() was called (KILL sent if established)
+    kClosedLocally,  ///< close() was called (KILL sent if NotConfirmed or Established)
     kReplaced,       ///< the peer restarted with a new DHT key: this session was replaced
     kRejected,       ///< an incoming request was rejected
 };
@@ -190,7 +190,8 @@ class Endpoint {
     Result<ConnectionId> accept(Instant now, std::uint64_t request);
     /// Rejects an incoming request. Errors: kNoSuchRequest.
     Result<void> reject(std::uint64_t request);
-    /// Closes a connection; sends KILL when established. Errors: kUnknownConnection.
+    /// Closes a connection; sends KILL when a session exists (NotConfirmed, Established).
+    /// Errors: kUnknownConnection.
     Result<void> close(Instant now, ConnectionId id);
 
     /// Queues a lossless message (id 16..191 first, ≤ 1373 bytes) and returns its packet

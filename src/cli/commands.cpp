@@ -279,7 +279,8 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
                             std::chrono::duration<double, std::milli>(now - started).count()));
             start_stdin();
         }
-        if (e.kind == Event::Kind::kWritable && blocked) {
+        // send_stream stops at a full buffer (kWritable) or a full queue budget (kAcked).
+        if ((e.kind == Event::Kind::kWritable || e.kind == Event::Kind::kAcked) && blocked) {
             blocked = false;
             send_pending(now);
         }

@@ -1,5 +1,6 @@
 // `netcrypto demo`: two endpoints in one process over real loopback UDP sockets. Shows every
-// status transition of both sides, moves N bytes with a progress bar, verifies them by hash.
+// status transition of both sides, moves N bytes with a progress bar, verifies them by hash
+// (BLAKE2b-256).
 #include <array>
 #include <chrono>
 #include <iostream>
@@ -23,7 +24,7 @@ namespace {
 class PayloadSource {
   public:
     explicit PayloadSource(std::uint64_t total) : total_(total) {
-        crypto_hash_sha256_init(&hash_);
+        crypto_generichash_init(&hash_, nullptr, 0, 32);
         key_.fill(0x42);
     }
     /// The next chunk (empty when done); hashed as it is produced.
@@ -36,20 +37,20 @@ class PayloadSource {
         for (std::size_t i = 0; i < nonce.size(); ++i)
             nonce[i] = static_cast<std::uint8_t>(block >> (8U * i));
         crypto_stream_chacha20(buf_.data(), n, nonce.data(), key_.data());
-        crypto_hash_sha256_update(&hash_, buf_.data(), n);
+        crypto_generichash_update(&hash_, buf_.data(), n);
         produced_ += n;
         return std::span<const std::uint8_t>(buf_).first(n);
     }
     std::array<std::uint8_t, 32> digest() {
         std::array<std::uint8_t, 32> d{};
-        crypto_hash_sha256_final(&hash_, d.data());
+        crypto_generichash_final(&hash_, d.data(), d.size());
         return d;
     }
 
   private:
     std::uint64_t total_;
     std::uint64_t produced_ = 0;
-    crypto_hash_sha256_state hash_{};
+    crypto_generichash_state hash_{};
     std::array<std::uint8_t, 32> key_{};
     std::array<std::uint8_t, 256 * 1024> buf_{};
 };
@@ -90,14 +91,14 @@ Outcome<void> run_demo(const DemoOptions& o) {
     Endpoint b(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, cfg_b);
 
     PayloadSource source(o.bytes);
-    crypto_hash_sha256_state rx_hash{};
-    crypto_hash_sha256_init(&rx_hash);
+    crypto_generichash_state rx_hash{};
+    crypto_generichash_init(&rx_hash, nullptr, 0, 32);
     std::uint64_t received = 0;
 
     friends::FriendLayer fa(a, {});
     friends::FriendCallbacks cb_b;
     cb_b.on_stream = [&](ConnectionId, std::span<const std::uint8_t> bytes) {
-        crypto_hash_sha256_update(&rx_hash, bytes.data(), bytes.size());
+        crypto_generichash_update(&rx_hash, bytes.data(), bytes.size());
         received += bytes.size();
     };
     friends::FriendLayer fb(b, std::move(cb_b));
@@ -109,6 +110,7 @@ Outcome<void> run_demo(const DemoOptions& o) {
     bool b_up = false;
     std::optional<Failure> failure;
     bool closing = false;
+    std::function<void()> writable_hook;
     auto watch = [&](const char* side, friends::FriendLayer& fl, bool& up) {
         return [&, side](const Event& e) {
             if (e.kind == Event::Kind::kStatus) {
@@ -118,6 +120,11 @@ Outcome<void> run_demo(const DemoOptions& o) {
                     failure = Failure{fmt::format("side {} closed: {} while {}", side,
                                                   to_string(e.reason), to_string(e.from))};
                 }
+            }
+            // The friend layer paces the stream by acknowledgements: retry on either event.
+            if ((e.kind == Event::Kind::kWritable || e.kind == Event::Kind::kAcked) &&
+                writable_hook) {
+                writable_hook();
             }
             fl.on_event(runtime::monotonic_now(), e);
         };
@@ -150,19 +157,24 @@ Outcome<void> run_demo(const DemoOptions& o) {
     Instant last_progress = established;
     Instant last_bar = established;
     std::uint64_t last_received = 0;
+    bool blocked = false;  // the send buffer is full: wait for kWritable instead of spinning
+    writable_hook = [&] { blocked = false; };
     while (received < o.bytes && !failure && !loop.stopped()) {
         const Instant now = runtime::monotonic_now();
-        while (!chunk.empty()) {
+        while (!chunk.empty() && !blocked) {
             auto n = fa.send_stream(now, *id, chunk);
             if (!n) return fail(fmt::format("send failed: {}", to_string(n.error())));
-            if (*n == 0) break;
+            if (*n == 0) {
+                blocked = true;
+                break;
+            }
             chunk = chunk.subspan(*n);
             if (chunk.empty()) chunk = source.next();
         }
         for (auto* fl : {&fa, &fb}) {
             if (auto t = fl->next_timeout(); t && *t <= now) fl->on_timeout(now);
         }
-        loop.run_once(chunk.empty() ? std::chrono::milliseconds{50} : Duration::zero());
+        loop.run_once(chunk.empty() || blocked ? std::chrono::milliseconds{50} : Duration::zero());
         if (received != last_received) {
             last_received = received;
             last_progress = now;
@@ -182,6 +194,8 @@ Outcome<void> run_demo(const DemoOptions& o) {
     progress(received, o.bytes, seconds, o.json);
     if (!o.json) std::cerr << "\n";
 
+    std::uint64_t retransmissions = 0;
+    if (auto info = a.info(*id)) retransmissions = info->stats.retransmissions;
     closing = true;
     (void)a.close(done, *id);
     loop.flush();
@@ -191,14 +205,12 @@ Outcome<void> run_demo(const DemoOptions& o) {
 
     const auto tx = source.digest();
     std::array<std::uint8_t, 32> rx{};
-    crypto_hash_sha256_final(&rx_hash, rx.data());
+    crypto_generichash_final(&rx_hash, rx.data(), rx.size());
     const bool match = sodium_memcmp(tx.data(), rx.data(), tx.size()) == 0;
     const auto info_stats = a.stats();
     (void)info_stats;
-    std::uint64_t retransmissions = 0;
     const auto sa = loop.stats(a);
     const auto sb = loop.stats(b);
-    if (auto info = a.info(*id)) retransmissions = info->stats.retransmissions;
     const double mib_s = static_cast<double>(received) / seconds / (1 << 20);
 
     if (o.json) {
@@ -209,8 +221,8 @@ Outcome<void> run_demo(const DemoOptions& o) {
                          {"mib_per_s", mib_s},
                          {"retransmissions", retransmissions},
                          {"injected_drops", sa.injected_drops + sb.injected_drops},
-                         {"sha256_sent", hex(tx)},
-                         {"sha256_received", hex(rx)},
+                         {"blake2b_sent", hex(tx)},
+                         {"blake2b_received", hex(rx)},
                          {"hash_match", match}};
         std::cout << j.dump() << std::endl;
     } else {
@@ -221,8 +233,17 @@ Outcome<void> run_demo(const DemoOptions& o) {
             seconds, mib_s, mib_s * 8 * 1.048576);
         std::cout << fmt::format("retransmissions: {} (datagrams dropped on purpose: {})\n",
                                  retransmissions, sa.injected_drops + sb.injected_drops);
-        std::cout << fmt::format("sha256 sent:     {}\nsha256 received: {}\n", hex(tx), hex(rx));
+        std::cout << fmt::format("blake2b sent:     {}\nblake2b received: {}\n", hex(tx), hex(rx));
         std::cout << (match ? "hash match: OK\n" : "hash match: MISMATCH\n");
+    }
+    for (auto [side, ep] : {std::pair{"A", &a}, std::pair{"B", &b}}) {
+        std::string drops;
+        for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+            if (ep->stats().dropped[r] == 0) continue;
+            drops += fmt::format(" {}={}", to_string(static_cast<DropReason>(r)),
+                                 ep->stats().dropped[r]);
+        }
+        if (!drops.empty()) reporter.note(fmt::format("drops_{}", side), drops);
     }
     if (!match) return fail("received data does not match what was sent (hash mismatch)");
     return {};

@@ -9,6 +9,9 @@ template <class... Fs>
 struct Overloaded : Fs... {
     using Fs::operator()...;
 };
+// clang 14 has no class template argument deduction for aggregates yet.
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
 
 }  // namespace
 
@@ -181,18 +184,20 @@ void Connection::on_handshake(Services& s, Instant now, const handshake::Handsha
         return;
     }
     if (hs.peer_dht_pk != peer_dht_key_) {
-        // Only reachable on the bound path; the endpoint handles unbound DHT-key changes.
-        Event e;
-        e.kind = Event::Kind::kDhtKeyChanged;
-        e.connection = id_;
-        e.peer_key = peer_key_;
-        e.peer_dht_key = hs.peer_dht_pk;
-        s.out.event(e);
+        // Spec §4.9 a; only reachable on the bound path (the endpoint handles unbound DHT-key
+        // changes). Nothing is reported unless the new key is usable.
         crypto::SharedKey dht_shared;
         if (!dht_shared.precompute(hs.peer_dht_pk, s.dht.secret_key)) {
             s.drop(DropReason::kInvalidKey);
             return;
         }
+        Event e;
+        e.kind = Event::Kind::kDhtKeyChanged;
+        e.connection = id_;
+        e.peer_key = peer_key_;
+        e.peer_dht_key = hs.peer_dht_pk;
+        e.address = address_;
+        s.out.event(e);
         restart_with_dht_key(s, now, hs.peer_dht_pk, dht_shared);
         return;
     }
@@ -256,38 +261,14 @@ void Connection::restart_with_dht_key(Services& s, Instant now, const PublicKey&
     send_temp(s, now);
 }
 
-void Connection::replace_with_incoming(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-                                       const Address& from) {
-    const Status old = status();
-    if (old == Status::kEstablished) send_kill(s, now);
-    Event e;
-    e.kind = Event::Kind::kDhtKeyChanged;
-    e.connection = id_;
-    e.peer_key = peer_key_;
-    e.peer_dht_key = hs.peer_dht_pk;
-    s.out.event(e);
-    peer_dht_key_ = hs.peer_dht_pk;
-    address_ = from;
-    session_keys_ = KeyPair::generate(s.rng);
-    base_nonce_ = crypto::Nonce::random(s.rng);
-    send_ = data::SendBuffer(s.config.send_buffer_bytes);
-    recv_ = data::RecvBuffer(s.config.recv_buffer_bytes);
-    lossy_ = LossyQueue(s.config.lossy_queue_messages);
-    rtt_ = data::RttEstimator{};
-    cc_ = data::CongestionController{};
-    TempPacket<wire::kHandshakeSize> temp;
-    temp.bytes = build_handshake(s, now, hs.other_cookie);
-    state_ = Closed{CloseReason::kReplaced};
-    set_status(s, old, Status::kClosed, CloseReason::kReplaced);
-    enter_not_confirmed(s, now, hs, temp);
-    send_temp(s, now);
-    send_request(s, now);
-}
-
 void Connection::close(Services& s, Instant now, CloseReason reason) {
     const Status from = status();
     if (from == Status::kClosed) return;
-    if (from == Status::kEstablished) send_kill(s, now);
+    // KILL whenever a session exists (NotConfirmed too, unlike c-toxcore, which only sends it
+    // from ESTABLISHED but honours it in NOT_CONFIRMED): the peer may already be Established
+    // (our last handshake or its first data packet got through, our data did not), and would
+    // otherwise hold a dead connection until its silence timeout.
+    if (session() != nullptr) send_kill(s, now);
     state_ = Closed{reason};
     session_keys_.reset();
     send_ = data::SendBuffer(0);

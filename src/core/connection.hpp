@@ -109,14 +109,10 @@ class Connection {
     void on_timeout(Services& s, Instant now);
     [[nodiscard]] std::optional<Instant> next_deadline(const EndpointConfig& cfg) const;
 
-    /// The peer restarted with a new DHT key from a new address: replace the session with a
-    /// fresh incoming one (spec §4.4 b), sending KILL on the old session if established.
-    void replace_with_incoming(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-                               const Address& from);
     /// The peer's DHT key changed (spec §4.9 a): start over with a cookie request to it.
     void restart_with_dht_key(Services& s, Instant now, const PublicKey& new_dht_key,
                               const crypto::SharedKey& dht_shared);
-    /// Closes locally (KILL when established).
+    /// Closes locally (KILL when a session exists: NotConfirmed or Established).
     void close(Services& s, Instant now, CloseReason reason);
 
     // --- application data ---
@@ -158,6 +154,7 @@ class Connection {
     void after_send_progress(Services& s);
     void notify_readable(Services& s);
     [[nodiscard]] std::uint64_t in_flight_bytes() const;
+    [[nodiscard]] Duration repair_interval() const;
     [[nodiscard]] Instant request_deadline(const EndpointConfig& cfg) const;
 
     ConnectionId id_;
@@ -186,7 +183,9 @@ class Connection {
     bool want_writable_ = false;
     bool readable_notified_ = false;
     Instant first_unacked_at_{};
-    std::uint32_t unacked_received_ = 0;  ///< packets received/read since our last ack
+    Instant last_lossless_at_{};              ///< when the last new lossless packet arrived
+    std::uint32_t highest_received_end_ = 0;  ///< one past the highest lossless number received
+    std::uint32_t unacked_received_ = 0;      ///< packets received/read since our last ack
     ConnectionStats stats_;
 };
 

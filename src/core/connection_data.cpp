@@ -12,6 +12,9 @@ namespace {
 constexpr std::uint32_t kAckEveryPackets = 8;
 /// ... and at the latest this long after the first packet it has not acknowledged yet.
 constexpr Duration kMaxAckDelay = 5ms;
+/// Bounds of the REQUEST repeat interval while something needs repair.
+constexpr Duration kMinRepairInterval = 5ms;
+constexpr Duration kMaxRepairInterval = 100ms;
 /// Spec §5: the receive window advances by a third of the 16-bit nonce space.
 constexpr std::uint32_t kNonceWindowStep = 21845;
 constexpr std::uint32_t kNonceAdvanceThreshold = 2 * kNonceWindowStep;
@@ -54,6 +57,14 @@ std::optional<Instant> Connection::next_deadline(const EndpointConfig& cfg) cons
 Instant Connection::request_deadline(const EndpointConfig& cfg) const {
     Instant t = last_request_ + cfg.request_interval;
     if (unacked_received_ > 0) t = std::min(t, first_unacked_at_ + kMaxAckDelay);
+    // While packets we know of are missing, keep asking for them about once per RTT (a lost
+    // REQUEST or a lost resend must not cost a whole second). While our own data is
+    // unacknowledged, do the same: the REQUEST's `num` tells the peer where our stream ends,
+    // so it can ask for a lost tail (a tail-loss probe).
+    const bool missing = data::distance(recv_.start(), recv_.end()) > recv_.stored_count();
+    if (missing || send_.outstanding_count() > 0) {
+        t = std::min(t, last_request_ + repair_interval());
+    }
     return t;
 }
 
@@ -122,7 +133,11 @@ void Connection::transmit_data(Services& s, std::uint32_t number,
 
 void Connection::send_request(Services& s, Instant now) {
     std::array<std::uint8_t, wire::kMaxMessageSize> message{};
-    const std::size_t n = recv_.encode_request(message);
+    // Numbers past the highest one received are probably still in flight: ask for them only
+    // once nothing new has arrived for a repair interval (then they are a lost tail).
+    const bool tail_quiet = now - last_lossless_at_ >= repair_interval();
+    const std::size_t n =
+        recv_.encode_request(message, tail_quiet ? recv_.end() : highest_received_end_);
     transmit_data(s, send_.end(), std::span<const std::uint8_t>(message).first(n));
     last_request_ = now;
     ++stats_.requests_sent;
@@ -141,7 +156,15 @@ std::size_t Connection::produce(Services& /*s*/, Instant now, std::span<std::uin
     if (!next) return 0;
     const auto entry = send_.entry(*next);
     if (!entry) return 0;
-    if (!cc_.can_send(in_flight_bytes())) return 0;  // an ack will wake us
+    const bool resend = entry->send_count > 0;
+    const bool window_open = resend ? cc_.can_resend(now) : cc_.can_send(now, in_flight_bytes());
+    if (!window_open) {
+        // Wake when the in-flight estimate ages out (an ack may open the window earlier).
+        const Instant at = std::max(cc_.next_window_time(now), now + std::chrono::milliseconds{1});
+        pacing_at_ = at;
+        retry_at = at;
+        return 0;
+    }
     if (const Instant at = cc_.next_send_time(now); at > now) {
         pacing_at_ = at;
         retry_at = at;
@@ -289,7 +312,6 @@ void Connection::establish(Services& s, Instant now) {
 
 void Connection::handle_ack(Services& s, Instant now, std::uint32_t ack) {
     const auto before = send_.start();
-    const std::uint64_t in_flight = in_flight_bytes();
     const auto r = send_.ack_up_to(ack, now);
     if (r.status == data::AckStatus::kOutOfRange) {
         s.drop(DropReason::kBadAck);  // ignore the ack, keep the message (spec §8 item 8)
@@ -298,7 +320,7 @@ void Connection::handle_ack(Services& s, Instant now, std::uint32_t ack) {
     if (r.status != data::AckStatus::kAccepted) return;
     if (r.rtt_sample) rtt_.on_sample(*r.rtt_sample);
     if (r.released_count > 0) {
-        cc_.on_ack(now, wire_bytes(r.released_bytes, r.released_count), in_flight, rtt_);
+        cc_.on_ack(now, wire_bytes(r.released_bytes, r.released_count), rtt_);
     }
     if (send_.start() != before) {
         Event e;
@@ -328,7 +350,6 @@ void Connection::handle_request(Services& s, Instant now, std::uint32_t ack,
                                 std::span<const std::uint8_t> message) {
     ++stats_.requests_received;
     const Duration guard = rtt_.srtt();
-    const std::uint64_t in_flight = in_flight_bytes();
     auto r = send_.apply_request(message, ack, now, guard);
     if (!r) {
         s.drop(DropReason::kBadRequest);
@@ -336,7 +357,7 @@ void Connection::handle_request(Services& s, Instant now, std::uint32_t ack,
     }
     if (r->rtt_sample) rtt_.on_sample(*r->rtt_sample);
     if (r->acked_count > 0) {
-        cc_.on_ack(now, wire_bytes(r->acked_bytes, r->acked_count), in_flight, rtt_);
+        cc_.on_ack(now, wire_bytes(r->acked_bytes, r->acked_count), rtt_);
     }
     if (r->marked_count > 0 && r->newest_marked_sent) {
         cc_.on_loss(now, wire_bytes(r->marked_bytes, r->marked_count), *r->newest_marked_sent);
@@ -365,9 +386,13 @@ void Connection::handle_message(Services& s, Instant now, std::uint32_t number, 
     }
 }
 
+Duration Connection::repair_interval() const {
+    return std::clamp<Duration>(rtt_.srtt(), kMinRepairInterval, kMaxRepairInterval);
+}
+
 void Connection::receive_lossless(Services& s, Instant now, std::uint32_t number,
                                   std::span<const std::uint8_t> message) {
-    const bool gap = data::before(recv_.end(), number);
+    const bool gap = data::before(highest_received_end_, number);
     switch (recv_.accept(number, message)) {
         case data::AcceptResult::kAccepted:
             break;
@@ -384,6 +409,8 @@ void Connection::receive_lossless(Services& s, Instant now, std::uint32_t number
             s.drop(DropReason::kInvalidDataId);
             return;
     }
+    if (!data::before(number, highest_received_end_)) highest_received_end_ = number + 1;
+    last_lossless_at_ = now;
     if (recv_.contains(recv_.start())) notify_readable(s);
     if (unacked_received_++ == 0) first_unacked_at_ = now;
     // A gap (a packet beyond the next expected one) is reported at once, so the sender can

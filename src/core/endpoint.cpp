@@ -381,7 +381,15 @@ void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
                 s.drop(hs.error());
                 break;
             }
+            // In NotConfirmed a handshake with a new session re-keys (the peer started a new
+            // connection object); one seen before is a replay and must not switch back to an
+            // old session (spec §8 items 4, 5). Every adopted session is remembered.
+            if (conn.status() == Status::kNotConfirmed && seen_session(now, hs->peer_session_pk)) {
+                s.drop(DropReason::kReplayedHandshake);
+                break;
+            }
             conn.on_handshake(s, now, *hs, from, /*bound=*/true);
+            if (conn.status() == Status::kNotConfirmed) remember_session(now, hs->peer_session_pk);
             if (conn.address() != from) bind_address(index, conn.address());
             break;
         }
@@ -489,14 +497,26 @@ void Endpoint::Impl::handle_unbound_handshake(Instant now, const Address& from,
     core::Connection& conn = *slots_[index].conn;
     const Status st = conn.status();
     if (hs->peer_dht_pk != conn.peer_dht_key()) {
-        // Spec §4.4 (b): the peer restarted (new DHT key, new address): replace the session.
+        // Spec §4.4 (b): the peer restarted (new DHT key, new address). As in c-toxcore the old
+        // connection ends (KILL if it was established) and the handshake opens a new one; it is
+        // accepted without asking, since the application already talks to this peer. The new
+        // connection has a new id, so nothing of the old session (buffers, unread data, pending
+        // notifications, stale ids held by the application) leaks into the new one.
         remember_session(now, hs->peer_session_pk);
-        if (auto it = by_addr_.find(conn.address()); it != by_addr_.end() && it->second == index) {
-            by_addr_.erase(it);
-        }
-        conn.replace_with_incoming(s, now, *hs, from);
-        bind_address(index, from);
-    } else if (st == Status::kCookieRequesting || st == Status::kHandshakeSending) {
+        const crypto::SharedKey real_shared = conn.real_shared();
+        Event e;
+        e.kind = Event::Kind::kDhtKeyChanged;
+        e.connection = make_id(index, slots_[index].generation);
+        e.peer_key = hs->peer_real_pk;
+        e.peer_dht_key = hs->peer_dht_pk;
+        e.address = from;
+        event(e);
+        conn.close(s, now, CloseReason::kReplaced);
+        after(index);  // removes the old connection and its bindings
+        if (!create_incoming(now, *hs, from, real_shared)) s.drop(DropReason::kNotAccepted);
+        return;
+    }
+    if (st == Status::kCookieRequesting || st == Status::kHandshakeSending) {
         // Path B: same peer and DHT key from a new address while we are still handshaking.
         remember_session(now, hs->peer_session_pk);
         if (auto it = by_addr_.find(conn.address()); it != by_addr_.end() && it->second == index) {

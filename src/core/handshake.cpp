@@ -14,6 +14,18 @@ DropReason drop_reason_for(CookieError e) {
     return DropReason::kCookieBadTag;
 }
 
+bool usable_public_key(const PublicKey& pk) {
+    // X25519 of a small-order point with any (clamped) scalar is the all-zero point, which
+    // crypto_box_beforenm refuses; for every other point it succeeds.
+    static const SecretKey probe = [] {
+        std::array<std::uint8_t, kSecretKeySize> b{};
+        b.fill(0x5A);
+        return SecretKey(b);
+    }();
+    crypto::SharedKey k;
+    return k.precompute(pk, probe);
+}
+
 CookieRequestBytes create_cookie_request(const PublicKey& our_real_pk, const PublicKey& our_dht_pk,
                                          const crypto::SharedKey& dht_shared,
                                          const wire::EchoId& echo_id, Rng& rng) {

@@ -80,7 +80,8 @@ struct HandshakeInfo {
 /// Validates a handshake in the order of spec §3.3: open our cookie (tag, age, not future) →
 /// for a known connection the cookie's long-term key must be `expected_peer` → SHA-512 of
 /// the cookie → open the payload with DH(cookie's long-term key, our sk) via `real_shared_for`
-/// → compare the inner hash in constant time. Drop reasons: kBadLength, kCookieBadTag,
+/// → compare the inner hash in constant time → the peer's session key must not be of small
+/// order. Drop reasons: kBadLength, kCookieBadTag,
 /// kCookieExpired, kCookieFromFuture, kWrongPeerKey, kBadTag, kCookieHashMismatch, kInvalidKey.
 template <class RealSharedFor>
 tl::expected<HandshakeInfo, DropReason> consume_handshake(std::span<const std::uint8_t> bytes,
@@ -92,6 +93,10 @@ tl::expected<HandshakeInfo, DropReason> consume_handshake(std::span<const std::u
 
 /// Maps a cookie-open failure to its drop reason.
 DropReason drop_reason_for(CookieError e);
+
+/// False for a public key of small order (X25519 with it yields the all-zero secret): such a
+/// peer session key would make the session key public.
+bool usable_public_key(const PublicKey& pk);
 
 template <class SharedFor>
 tl::expected<CookieRequestInfo, DropReason> consume_cookie_request(
@@ -142,6 +147,8 @@ tl::expected<HandshakeInfo, DropReason> consume_handshake(std::span<const std::u
     if (!crypto::equal_ct(parsed->cookie_hash, cookie_hash)) {
         return tl::unexpected(DropReason::kCookieHashMismatch);
     }
+    // session pk usable (else every data packet would be sealed with a known key)
+    if (!usable_public_key(parsed->session_pk)) return tl::unexpected(DropReason::kInvalidKey);
     HandshakeInfo info;
     info.peer_real_pk = contents->real_pk;
     info.peer_dht_pk = contents->dht_pk;

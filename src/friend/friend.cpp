@@ -1,5 +1,6 @@
 #include "friend/friend.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace netcrypto::friends {
@@ -7,9 +8,47 @@ namespace netcrypto::friends {
 FriendLayer::FriendLayer(Endpoint& endpoint, FriendCallbacks callbacks, FriendConfig config)
     : endpoint_(endpoint), cb_(std::move(callbacks)), cfg_(config) {}
 
-void FriendLayer::send_control(Instant now, ConnectionId id, std::uint8_t packet_id) {
+namespace {
+/// Send-buffer bytes send_stream leaves free for control messages and texts.
+constexpr std::size_t kControlReserve = 4 * kMaxMessageSize;
+/// Retry period of an ALIVE the send buffer refused.
+constexpr Duration kAliveRetry = std::chrono::milliseconds{100};
+/// Ack samples closer together than this are merged.
+constexpr Duration kAckSampleSpacing = std::chrono::milliseconds{10};
+}  // namespace
+
+bool FriendLayer::send_control(Instant now, ConnectionId id, std::uint8_t packet_id) {
     const std::array<std::uint8_t, 1> msg{packet_id};
-    (void)endpoint_.send_lossless(now, id, msg);
+    return endpoint_.send_lossless(now, id, msg).has_value();
+}
+
+void FriendLayer::try_alive(Instant now, ConnectionId id, State& st) {
+    if (send_control(now, id, kAlive)) {
+        st.last_alive_sent = now;
+        st.alive_retry.reset();
+    } else {
+        st.alive_retry = now + kAliveRetry;  // send buffer full: not lost, retried
+    }
+}
+
+void FriendLayer::record_ack(Instant now, State& st, std::uint32_t acked_up_to) const {
+    if (!st.acks.empty() && now - st.acks.back().first < kAckSampleSpacing && st.acks.size() > 1) {
+        st.acks.back().second = acked_up_to;
+    } else {
+        st.acks.emplace_back(now, acked_up_to);
+    }
+    // Keep one sample at or before the window start as the baseline.
+    while (st.acks.size() > 2 && st.acks[1].first <= now - cfg_.stream_queue_delay) {
+        st.acks.pop_front();
+    }
+}
+
+std::uint32_t FriendLayer::stream_budget(ConnectionId id) const {
+    std::uint32_t acked = 0;
+    if (auto it = friends_.find(id.value); it != friends_.end() && it->second.acks.size() > 1) {
+        acked = it->second.acks.back().second - it->second.acks.front().second;  // mod 2^32
+    }
+    return std::max(cfg_.stream_min_queue_packets, acked);
 }
 
 void FriendLayer::on_event(Instant now, const Event& e) {
@@ -27,6 +66,13 @@ void FriendLayer::on_event(Instant now, const Event& e) {
                 friends_.erase(e.connection.value);
             }
             break;
+        case Event::Kind::kAcked:
+        case Event::Kind::kWritable:
+            if (auto it = friends_.find(e.connection.value); it != friends_.end()) {
+                if (e.kind == Event::Kind::kAcked) record_ack(now, it->second, e.acked_up_to);
+                if (it->second.alive_retry) try_alive(now, e.connection, it->second);
+            }
+            break;
         case Event::Kind::kReadable: {
             std::array<std::uint8_t, kMaxMessageSize> buf{};
             for (int i = 0; i < 1'000'000; ++i) {
@@ -34,10 +80,13 @@ void FriendLayer::on_event(Instant now, const Event& e) {
                 if (!n || *n == 0) break;
                 handle_message(now, e.connection, std::span<const std::uint8_t>(buf).first(*n));
             }
-            // Lossy packets are not used by this layer: discard them so the queue stays short.
+            // Lossy packets go to the application if it wants them; otherwise they are
+            // discarded so the queue stays short.
             for (int i = 0; i < 1'000'000; ++i) {
                 auto n = endpoint_.read_lossy(e.connection, buf);
                 if (!n || *n == 0) break;
+                if (cb_.on_lossy)
+                    cb_.on_lossy(e.connection, std::span<const std::uint8_t>(buf).first(*n));
             }
             break;
         }
@@ -95,9 +144,9 @@ void FriendLayer::on_timeout(Instant now) {
             gone.push_back(id);
             continue;
         }
-        if (st.last_alive_sent + cfg_.alive_interval <= now) {
-            st.last_alive_sent = now;
-            send_control(now, id, kAlive);
+        if (st.last_alive_sent + cfg_.alive_interval <= now &&
+            (!st.alive_retry || *st.alive_retry <= now)) {
+            try_alive(now, id, st);
         }
     }
     for (auto id : gone) {
@@ -110,8 +159,9 @@ void FriendLayer::on_timeout(Instant now) {
 std::optional<Instant> FriendLayer::next_timeout() const {
     std::optional<Instant> next;
     for (const auto& [key, st] : friends_) {
-        for (Instant t : {st.last_alive_sent + cfg_.alive_interval,
-                          st.last_alive_received + cfg_.peer_timeout}) {
+        Instant alive = st.last_alive_sent + cfg_.alive_interval;
+        if (st.alive_retry) alive = std::max(alive, *st.alive_retry);
+        for (Instant t : {alive, st.last_alive_received + cfg_.peer_timeout}) {
             if (!next || t < *next) next = t;
         }
     }
@@ -135,8 +185,16 @@ Result<std::size_t> FriendLayer::send_stream(Instant now, ConnectionId id,
     std::size_t consumed = 0;
     std::array<std::uint8_t, kMaxMessageSize> msg{};
     msg[0] = kStream;
+    auto info = endpoint_.info(id);
+    if (!info) return tl::unexpected(info.error());
+    std::uint32_t queued = info->send_buffer_end - info->send_buffer_start;
+    const std::uint32_t budget = stream_budget(id);
     while (consumed < bytes.size()) {
         const std::size_t n = std::min(kStreamChunk, bytes.size() - consumed);
+        if (queued >= budget) break;  // more would delay ALIVE too long: wait for kAcked
+        if (auto cap = endpoint_.send_capacity(id); cap && *cap < n + 1 + kControlReserve) {
+            break;  // keep room for ALIVE and messages: wait for kAcked / kWritable
+        }
         std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(consumed), n, msg.begin() + 1);
         auto r = endpoint_.send_lossless(now, id, std::span<const std::uint8_t>(msg).first(n + 1));
         if (!r) {
@@ -145,6 +203,7 @@ Result<std::size_t> FriendLayer::send_stream(Instant now, ConnectionId id,
             break;
         }
         consumed += n;
+        ++queued;
     }
     return consumed;
 }

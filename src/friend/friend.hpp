@@ -6,10 +6,18 @@
 //   | timer   | when                                      | action                       |
 //   |---------|-------------------------------------------|------------------------------|
 //   | ALIVE   | Established, every alive_interval (8 s)   | send lossless [0x10]         |
+//   |         | (send buffer full: retried every 100 ms)  |                              |
 //   | silence | Established, no ALIVE for peer_timeout    | close the connection ("gone")|
+//
+// ALIVE travels in the same ordered lossless queue as the stream, so a peer only sees it after
+// every stream packet queued before it. c-toxcore drops a friend whose ALIVE is > 32 s late, so
+// send_stream keeps the queue short in *time* (stream_queue_delay at the recently measured
+// acknowledgement rate), the way c-toxcore's own send-rate tokens bound its queue, and always
+// leaves room in the send buffer for control messages.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <span>
@@ -42,6 +50,11 @@ inline constexpr std::size_t kStreamChunk = kMaxMessageSize - 1;
 struct FriendConfig {
     Duration alive_interval = std::chrono::seconds{8};
     Duration peer_timeout = std::chrono::seconds{32};
+    /// send_stream queues no more packets than were acknowledged in this much time, so what
+    /// is queued behind the stream (ALIVE, messages) waits about this long at most.
+    Duration stream_queue_delay = std::chrono::seconds{2};
+    /// ... but always allows this many queued packets (before any acknowledgement).
+    std::uint32_t stream_min_queue_packets = 64;
 };
 
 /// What the friend layer reports to the application.
@@ -52,6 +65,9 @@ struct FriendCallbacks {
     std::function<void(ConnectionId, bool action, std::string_view text)> on_message;
     /// Stream bytes (custom lossless id 160) arrived, in order.
     std::function<void(ConnectionId, std::span<const std::uint8_t>)> on_stream;
+    /// A lossy message (id 192..254 first) arrived; without this callback lossy messages are
+    /// read and discarded.
+    std::function<void(ConnectionId, std::span<const std::uint8_t>)> on_lossy;
     /// The peer's nickname or status message changed.
     std::function<void(ConnectionId, std::string_view what, std::string_view value)> on_info;
     /// No ALIVE for peer_timeout: the layer closed the connection.
@@ -73,8 +89,9 @@ class FriendLayer {
     /// Sends a text message (1..1372 bytes) as MESSAGE or ACTION. Errors from send_lossless.
     Result<std::uint32_t> send_message(Instant now, ConnectionId id, std::string_view text,
                                        bool action = false);
-    /// Sends as much of `bytes` as fits now as stream packets; returns bytes consumed (0 when
-    /// the send buffer is full: wait for Event::Kind::kWritable).
+    /// Sends as much of `bytes` as fits now as stream packets; returns bytes consumed. It
+    /// stops early when the send buffer is full or the queue already holds stream_queue_delay
+    /// worth of packets: retry after Event::Kind::kWritable or Event::Kind::kAcked.
     Result<std::size_t> send_stream(Instant now, ConnectionId id,
                                     std::span<const std::uint8_t> bytes);
     /// Whether the peer announced ONLINE.
@@ -86,10 +103,16 @@ class FriendLayer {
     struct State {
         Instant last_alive_sent{};
         Instant last_alive_received{};
+        std::optional<Instant> alive_retry;  ///< ALIVE refused (buffer full): next attempt
         bool peer_online = false;
+        /// (time, acked_up_to) samples of the last stream_queue_delay (kAcked events).
+        std::deque<std::pair<Instant, std::uint32_t>> acks;
     };
     void handle_message(Instant now, ConnectionId id, std::span<const std::uint8_t> message);
-    void send_control(Instant now, ConnectionId id, std::uint8_t packet_id);
+    bool send_control(Instant now, ConnectionId id, std::uint8_t packet_id);
+    void try_alive(Instant now, ConnectionId id, State& st);
+    void record_ack(Instant now, State& st, std::uint32_t acked_up_to) const;
+    [[nodiscard]] std::uint32_t stream_budget(ConnectionId id) const;
 
     Endpoint& endpoint_;
     FriendCallbacks cb_;

@@ -258,6 +258,7 @@ class Loop::Impl {
 
     int epfd;
     int sigfd = -1;
+    bool have_pwait2 = true;
     bool stopped = false;
     std::function<void(int)> on_signal;
     std::vector<std::unique_ptr<Bound>> bound;
@@ -372,11 +373,22 @@ void Loop::run_once(Duration max_wait) {
     Duration wait = max_wait;
     if (auto next = impl_->next_deadline()) wait = std::min(wait, *next - now);
     if (wait < Duration::zero()) wait = Duration::zero();
-    // Round up so we never wake before the deadline and spin.
-    const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    // Nanosecond timeout (epoll_pwait2) so pacing below one millisecond works; kernels before
+    // 5.11 lack it and fall back to epoll_wait, rounding up so we never wake early and spin.
+    wait = std::min<Duration>(wait, std::chrono::seconds{60});
     std::array<epoll_event, 32> evs{};
-    const int n = epoll_wait(impl_->epfd, evs.data(), static_cast<int>(evs.size()),
-                             static_cast<int>(std::min<std::int64_t>(wait_ms, 60'000)));
+    const auto ns = wait.count();
+    const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
+                      static_cast<long>(ns % 1'000'000'000)};
+    int n = impl_->have_pwait2
+                ? epoll_pwait2(impl_->epfd, evs.data(), static_cast<int>(evs.size()), &ts, nullptr)
+                : -1;
+    if (n < 0 && errno == ENOSYS) impl_->have_pwait2 = false;
+    if (!impl_->have_pwait2) {
+        const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+        n = epoll_wait(impl_->epfd, evs.data(), static_cast<int>(evs.size()),
+                       static_cast<int>(wait_ms));
+    }
     for (int i = 0; i < n; ++i) {
         const auto& ev = evs[static_cast<std::size_t>(i)];
         const int fd = ev.data.fd;

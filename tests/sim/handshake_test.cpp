@@ -26,10 +26,14 @@ TEST(Handshake, NormalOpenReachesEstablishedOnBothSides) {
 namespace netcrypto::sim {
 namespace {
 
-TEST(DataSmoke, OneMiBArrivesInOrder) {
+class DataSmoke : public ::testing::TestWithParam<double> {};
+INSTANTIATE_TEST_SUITE_P(Loss, DataSmoke, ::testing::Values(0.0, 0.01, 0.1));
+
+TEST_P(DataSmoke, OneMiBArrivesInOrder) {
     LinkConfig link;
     link.delay = std::chrono::milliseconds{10};
     link.bandwidth_bps = 100'000'000;
+    link.loss_probability = GetParam();
     Pair p(7, link);
     auto id = p.connect_a_to_b();
     ASSERT_TRUE(p.sim.run_until([&] { return p.both_established(); },
@@ -65,7 +69,11 @@ TEST(DataSmoke, OneMiBArrivesInOrder) {
     ASSERT_TRUE(r) << r << " got " << got.size();
     EXPECT_EQ(got, data);
     const double secs = std::chrono::duration<double>(p.sim.now() - start).count();
-    std::cout << "1 MiB in " << secs << " s virtual\n";
+    auto info = p.a.endpoint().info(id);
+    std::cout << "loss " << GetParam() << ": 1 MiB in " << secs << " s virtual, cwnd "
+              << info->congestion_window << " srtt_us "
+              << std::chrono::duration_cast<std::chrono::microseconds>(info->smoothed_rtt).count()
+              << " retransmissions " << info->stats.retransmissions << "\n";
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
-// Loss-tolerant NewReno with pacing (see docs/congestion.md).
+// Congestion control with loss classification and pacing (see docs/congestion.md).
 #include "core/data/congestion.hpp"
 
 #include <algorithm>
 #include <limits>
-#include <cstdio> // DEBUG
 
 namespace netcrypto::data {
 
@@ -11,11 +10,13 @@ namespace {
 
 constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
 constexpr std::uint64_t kPermille = 1000;
+constexpr std::uint64_t kPpm = 1'000'000;
 // Acknowledgement gaps longer than this are idle periods, not batching.
 constexpr Duration kMaxAckGap = std::chrono::milliseconds{250};
-// Bucket length of the loss-rate history before any RTT sample.
-constexpr Duration kDefaultRound = std::chrono::milliseconds{1000};
+// RTT assumed before any sample (c-toxcore's DEFAULT_PING_CONNECTION).
+constexpr Duration kDefaultRtt = std::chrono::milliseconds{1000};
 constexpr Duration kMinRound = std::chrono::milliseconds{1};
+constexpr Duration kMinGuardMargin = std::chrono::milliseconds{2};
 constexpr std::size_t kInitialLog = 64;
 
 // value * permille / 1000 without overflow for any value.
@@ -29,41 +30,40 @@ std::uint64_t bytes_in(std::uint64_t bytes_per_second, std::uint64_t nanos) {
            (bytes_per_second % kNanosPerSecond * nanos / kNanosPerSecond);
 }
 
-// floor(sqrt(x)) by Newton's method on integers.
-std::uint64_t integer_sqrt(std::uint64_t x) {
-    if (x < 2) {
-        return x;
+// part / whole in parts per million, saturating at one million.
+std::uint64_t ppm(std::uint64_t part, std::uint64_t whole) {
+    if (part >= whole) {
+        return part == 0 ? 0 : kPpm;
     }
-    std::uint64_t r = x;
-    std::uint64_t next = (r + (x / r)) / 2;
-    while (next < r) {
-        r = next;
-        next = (r + (x / r)) / 2;
-    }
-    return r;
+    return part > std::numeric_limits<std::uint64_t>::max() / kPpm ? part / (whole / kPpm)
+                                                                   : part * kPpm / whole;
 }
 
 }  // namespace
 
 CongestionController::CongestionController(CongestionConfig config) : config_(config) {
-    config_.max_datagram_size = std::max<std::uint64_t>(config_.max_datagram_size, 1);
-    config_.minimum_window_packets = std::max<std::uint64_t>(config_.minimum_window_packets, 1);
-    config_.maximum_window_packets =
-        std::clamp<std::uint64_t>(config_.maximum_window_packets, config_.minimum_window_packets,
-                                  std::uint64_t{1} << 32U);
-    config_.initial_window_packets =
-        std::clamp(config_.initial_window_packets, config_.minimum_window_packets,
-                   config_.maximum_window_packets);
-    config_.loss_tolerance_permille = std::min<std::uint32_t>(config_.loss_tolerance_permille, 1000);
-    config_.slow_start_beta_permille = std::min<std::uint32_t>(config_.slow_start_beta_permille, 999);
-    config_.avoidance_beta_permille = std::min<std::uint32_t>(config_.avoidance_beta_permille, 999);
-    config_.slow_start_pacing_gain_permille =
-        std::clamp<std::uint32_t>(config_.slow_start_pacing_gain_permille, 1000, 10'000);
-    config_.avoidance_pacing_gain_permille =
-        std::clamp<std::uint32_t>(config_.avoidance_pacing_gain_permille, 1000, 10'000);
-    config_.pacing_burst = std::clamp(config_.pacing_burst, Duration::zero(),
-                                      Duration{std::chrono::seconds{1}});
-    config_.outstanding_limit_windows = std::max<std::uint64_t>(config_.outstanding_limit_windows, 1);
+    auto& c = config_;
+    c.max_datagram_size = std::clamp<std::uint64_t>(c.max_datagram_size, 1, 65536);
+    c.minimum_window_packets = std::max<std::uint64_t>(c.minimum_window_packets, 1);
+    c.maximum_window_packets = std::clamp<std::uint64_t>(
+        c.maximum_window_packets, c.minimum_window_packets, std::uint64_t{1} << 24U);
+    c.initial_window_packets = std::clamp(c.initial_window_packets, c.minimum_window_packets,
+                                          c.maximum_window_packets);
+    c.additive_increase_packets = std::clamp<std::uint64_t>(c.additive_increase_packets, 1, 64);
+    c.additive_increase_interval = std::clamp(c.additive_increase_interval, kMinRound,
+                                              Duration{std::chrono::seconds{10}});
+    c.heavy_loss_permille = std::clamp<std::uint32_t>(c.heavy_loss_permille, 1, 1000);
+    c.queue_delay_divisor = std::max<std::uint32_t>(c.queue_delay_divisor, 1);
+    c.queue_delay_max = std::max(c.queue_delay_max, c.queue_delay_min);
+    c.slow_start_beta_permille = std::clamp<std::uint32_t>(c.slow_start_beta_permille, 1, 999);
+    c.congestion_beta_permille = std::clamp<std::uint32_t>(c.congestion_beta_permille, 1, 999);
+    c.slow_start_pacing_gain_permille =
+        std::clamp<std::uint32_t>(c.slow_start_pacing_gain_permille, 1000, 10'000);
+    c.avoidance_pacing_gain_permille =
+        std::clamp<std::uint32_t>(c.avoidance_pacing_gain_permille, 1000, 10'000);
+    c.pacing_burst = std::clamp(c.pacing_burst, Duration::zero(), Duration{std::chrono::seconds{1}});
+    c.pacing_burst_packets = std::clamp<std::uint64_t>(c.pacing_burst_packets, 1, 1024);
+    c.outstanding_limit_windows = std::clamp<std::uint64_t>(c.outstanding_limit_windows, 1, 1024);
     reset();
 }
 
@@ -73,12 +73,15 @@ void CongestionController::reset() {
     avoidance_credit_ = 0;
     pacing_rate_ = 0;
     congestion_events_ = 0;
-    sent_now_ = lost_now_ = sent_before_ = lost_before_ = 0;
-    bucket_start_ = Instant{};
+    round_start_ = Instant{};
+    round_sent_ = round_lost_ = previous_round_sent_ = 0;
+    tolerated_loss_bytes_ = 0;
     recovery_start_ = Instant{};
-    in_recovery_epoch_ = false;
+    has_cut_ = false;
     pace_time_ = Instant{};
-    srtt_ = rttvar_ = ack_gap_ = Duration{};
+    srtt_ = min_rtt_ = ack_gap_ = Duration{};
+    samples_seen_ = 0;
+    round_min_now_ = round_min_before_ = Duration::max();
     has_rtt_ = false;
     last_ack_ = Instant{};
     has_ack_ = false;
@@ -87,18 +90,38 @@ void CongestionController::reset() {
     log_bytes_ = 0;
 }
 
-Duration CongestionController::flight_age() const {
+Duration CongestionController::recent_rtt() const {
     if (!has_rtt_) {
-        return Duration::max();  // nothing leaves the estimate before the first sample
+        return kDefaultRtt;
     }
-    return srtt_ + std::max({4 * rttvar_, ack_gap_, kMinRound});
+    const Duration round_min = std::min(round_min_now_, round_min_before_);
+    return round_min == Duration::max() ? srtt_ : round_min;
+}
+
+Duration CongestionController::queue_delay() const {
+    const Duration recent = recent_rtt();
+    return has_rtt_ && recent > min_rtt_ ? recent - min_rtt_ : Duration::zero();
+}
+
+Duration CongestionController::resend_guard() const {
+    if (!has_rtt_) {
+        return kDefaultRtt;
+    }
+    const Duration recent = recent_rtt();
+    return recent + std::max(recent / 4, kMinGuardMargin) + ack_gap_;
+}
+
+Duration CongestionController::flight_age() const {
+    const Duration recent = recent_rtt();
+    return recent + std::max({ack_gap_, recent / 4, kMinRound});
+}
+
+Duration CongestionController::round_length() const {
+    return std::max(recent_rtt() + ack_gap_, kMinRound);
 }
 
 void CongestionController::prune(Instant now) {
     const Duration age = flight_age();
-    if (age == Duration::max()) {
-        return;
-    }
     while (log_size_ > 0 && now - log_[log_head_].at > age) {
         log_bytes_ -= log_[log_head_].bytes;
         log_head_ = (log_head_ + 1) % log_capacity_;
@@ -123,17 +146,48 @@ void CongestionController::log_send(Instant now, std::uint64_t bytes) {
     log_bytes_ += bytes;
 }
 
+void CongestionController::forget_oldest(std::uint64_t bytes) {
+    while (bytes > 0 && log_size_ > 0) {
+        SendRecord& r = log_[log_head_];
+        const std::uint64_t take = std::min(bytes, r.bytes);
+        r.bytes -= take;
+        log_bytes_ -= take;
+        bytes -= take;
+        if (r.bytes == 0) {
+            log_head_ = (log_head_ + 1) % log_capacity_;
+            --log_size_;
+        }
+    }
+}
+
 std::uint64_t CongestionController::bytes_in_flight(Instant now) {
     prune(now);
     return log_bytes_;
 }
 
 bool CongestionController::can_send(Instant now, std::uint64_t outstanding_bytes) {
-    const std::uint64_t limit = cwnd_ > std::numeric_limits<std::uint64_t>::max() /
-                                            config_.outstanding_limit_windows
+    const std::uint64_t windows = config_.outstanding_limit_windows;
+    const std::uint64_t limit = cwnd_ > std::numeric_limits<std::uint64_t>::max() / windows
                                     ? std::numeric_limits<std::uint64_t>::max()
-                                    : cwnd_ * config_.outstanding_limit_windows;
+                                    : cwnd_ * windows;
     return outstanding_bytes < limit && bytes_in_flight(now) < cwnd_;
+}
+
+Instant CongestionController::next_window_time(Instant now) {
+    prune(now);
+    if (log_bytes_ < cwnd_) {
+        return now;
+    }
+    const Duration age = flight_age();
+    std::uint64_t remaining = log_bytes_;
+    for (std::size_t i = 0; i < log_size_; ++i) {
+        const SendRecord& r = log_[(log_head_ + i) % log_capacity_];
+        remaining -= r.bytes;
+        if (remaining < cwnd_) {
+            return r.at + age + Duration{1};
+        }
+    }
+    return now;
 }
 
 void CongestionController::trim(Instant now) {
@@ -144,20 +198,29 @@ void CongestionController::trim(Instant now) {
     }
 }
 
-void CongestionController::rotate_buckets(Instant now) {
-    const Duration round = has_rtt_ ? std::max(srtt_ + ack_gap_, kMinRound) : kDefaultRound;
-    const Duration age = now - bucket_start_;
-    if (age < round) {
+void CongestionController::cut(Instant now, std::uint64_t keep_permille) {
+    cwnd_ = std::max(scale(cwnd_, keep_permille),
+                     config_.minimum_window_packets * config_.max_datagram_size);
+    ssthresh_ = cwnd_;
+    avoidance_credit_ = 0;
+    recovery_start_ = now;
+    has_cut_ = true;
+    ++congestion_events_;
+    update_pacing_rate();
+}
+
+void CongestionController::end_round_if_due(Instant now) {
+    const Duration elapsed = now - round_start_;
+    const Duration round = round_length();
+    if (elapsed < round) {
         return;
     }
-    if (age < 2 * round) {
-        sent_before_ = sent_now_;
-        lost_before_ = lost_now_;
-    } else {
-        sent_before_ = lost_before_ = 0;
-    }
-    sent_now_ = lost_now_ = 0;
-    bucket_start_ = now;
+    const bool consecutive = elapsed < 2 * round;
+    previous_round_sent_ = consecutive ? round_sent_ : 0;
+    round_min_before_ = consecutive ? round_min_now_ : Duration::max();
+    round_min_now_ = Duration::max();
+    round_sent_ = round_lost_ = 0;
+    round_start_ = now;
 }
 
 void CongestionController::update_pacing_rate() {
@@ -167,17 +230,15 @@ void CongestionController::update_pacing_rate() {
     }
     const std::uint32_t gain = in_slow_start() ? config_.slow_start_pacing_gain_permille
                                                : config_.avoidance_pacing_gain_permille;
-    const auto round_ns =
-        static_cast<std::uint64_t>(std::max<Duration::rep>((srtt_ + ack_gap_).count(), 1000));
-    // window <= 2^32 packets of a sane size and gain <= 10: clamp anyway before scaling.
-    const std::uint64_t paced_window = std::min<std::uint64_t>(
-        scale(cwnd_, gain), std::numeric_limits<std::uint64_t>::max() / kNanosPerSecond);
-    pacing_rate_ = std::max<std::uint64_t>(paced_window * kNanosPerSecond / round_ns, 1);
+    const auto round_ns = static_cast<std::uint64_t>(round_length().count());
+    // The window is at most 2^24 packets of at most 64 KiB and the gain at most 10.
+    pacing_rate_ = std::max<std::uint64_t>(scale(cwnd_, gain) * kNanosPerSecond / round_ns, 1);
 }
 
 void CongestionController::on_packet_sent(Instant now, std::uint64_t bytes) {
-    rotate_buckets(now);
-    sent_now_ += bytes;
+    end_round_if_due(now);
+    bytes = std::min<std::uint64_t>(bytes, std::uint64_t{1} << 32U);
+    round_sent_ += bytes;
     log_send(now, bytes);
     if (pacing_rate_ == 0) {
         return;
@@ -191,8 +252,7 @@ void CongestionController::on_packet_sent(Instant now, std::uint64_t bytes) {
             pacing_rate_,
         kNanosPerSecond);
     pace_time_ = std::max(pace_time_, now - Duration{static_cast<Duration::rep>(burst_ns)});
-    const std::uint64_t capped = std::min<std::uint64_t>(bytes, std::uint64_t{1} << 32U);
-    pace_time_ += Duration{static_cast<Duration::rep>(capped * kNanosPerSecond / pacing_rate_)};
+    pace_time_ += Duration{static_cast<Duration::rep>(bytes * kNanosPerSecond / pacing_rate_)};
 }
 
 Instant CongestionController::next_send_time(Instant now) const {
@@ -218,10 +278,16 @@ void CongestionController::on_ack(Instant now, std::uint64_t bytes_acked,
                                   const RttEstimator& rtt) {
     has_rtt_ = rtt.has_samples();
     srtt_ = rtt.srtt();
-    rttvar_ = rtt.rttvar();
-    rotate_buckets(now);
+    min_rtt_ = rtt.min_rtt();
+    end_round_if_due(now);
+    if (rtt.sample_count() != samples_seen_) {
+        samples_seen_ = rtt.sample_count();
+        round_min_now_ = std::min(round_min_now_, rtt.latest());
+    }
     // Application-limited senders learn nothing about the path: no growth.
-    const bool window_limited = bytes_in_flight(now) + bytes_acked >= cwnd_ / 2;
+    const bool window_limited = bytes_in_flight(now) >= cwnd_ / 2;
+    // Acknowledged bytes left the network; acknowledgements mostly cover the oldest sends.
+    forget_oldest(bytes_acked);
     if (has_ack_ && window_limited && now > last_ack_) {
         const Duration gap = std::min(now - last_ack_, kMaxAckGap);
         ack_gap_ = ((7 * ack_gap_) + gap) / 8;
@@ -234,8 +300,16 @@ void CongestionController::on_ack(Instant now, std::uint64_t bytes_acked,
         if (in_slow_start()) {
             cwnd_ = std::min(cwnd_ + bytes_acked, max_window);
         } else {
-            // NewReno: one full packet per window of acknowledged bytes.
-            avoidance_credit_ += bytes_acked;
+            // `increase` packets per window of acknowledged bytes, i.e. per round trip.
+            const auto rounds = static_cast<std::uint64_t>(
+                std::min<Duration::rep>(recent_rtt().count(), std::chrono::nanoseconds{
+                                                                  std::chrono::seconds{60}}
+                                                                  .count()));
+            const auto interval =
+                static_cast<std::uint64_t>(config_.additive_increase_interval.count());
+            const std::uint64_t increase =
+                std::max<std::uint64_t>(1, config_.additive_increase_packets * rounds / interval);
+            avoidance_credit_ += bytes_acked * std::min<std::uint64_t>(increase, 1024);
             while (avoidance_credit_ >= cwnd_) {
                 avoidance_credit_ -= cwnd_;
                 cwnd_ = std::min(cwnd_ + config_.max_datagram_size, max_window);
@@ -247,39 +321,32 @@ void CongestionController::on_ack(Instant now, std::uint64_t bytes_acked,
 
 void CongestionController::on_loss(Instant now, std::uint64_t lost_bytes,
                                    Instant newest_lost_sent) {
-    rotate_buckets(now);
-    if (in_recovery_epoch_ && newest_lost_sent <= recovery_start_) {
-        return;  // part of the episode that already reduced the window
+    end_round_if_due(now);
+    lost_bytes = std::min<std::uint64_t>(lost_bytes, std::uint64_t{1} << 40U);
+    round_lost_ += lost_bytes;
+    prune(now);
+    forget_oldest(lost_bytes);
+    if (has_cut_ && newest_lost_sent <= recovery_start_) {
+        return;  // this episode already cut the window
     }
-    lost_now_ += lost_bytes;
-    // The test is statistical and works in packets. Random loss at rate p gives about p * n
-    // losses among n packets with a spread of sqrt(p * n); congestion is declared only when
-    // the losses exceed tolerance * n by two such spreads plus one packet. The margin is
-    // largest, relatively, for flows with few packets in flight, so a newcomer next to an
-    // established flow reacts later than the established flow does.
-    const std::uint64_t mss = config_.max_datagram_size;
-    const std::uint64_t lost = (lost_now_ + lost_before_ + mss - 1) / mss;
-    const std::uint64_t sent = std::max(lost, (sent_now_ + sent_before_) / mss);
-    const std::uint64_t expected = scale(sent, config_.loss_tolerance_permille);
-    if (lost > expected + (2 * integer_sqrt(expected)) + 1) {
-        std::printf("EVENT %p t=%ld lost %lu sent %lu  cwnd %lu ss %d\n", static_cast<void*>(this), to_ms(now), lost, sent, cwnd_/mss, in_slow_start() ? 1 : 0);
-        congestion_event(now);
+    // Losses reported in this round belong to packets sent about a round earlier.
+    const std::uint64_t sent = std::max(round_sent_, previous_round_sent_);
+    const bool heavy = round_lost_ >= 2 * config_.max_datagram_size &&
+                       ppm(round_lost_, sent) > config_.heavy_loss_permille * (kPpm / kPermille);
+    // A loss while a queue stands is congestion; a loss on an empty path is random. Samples
+    // can be late by one acknowledgement gap, so that much delay proves nothing. In slow
+    // start only heavy loss counts: a newcomer sees the queue of established flows and must
+    // still be able to ramp up.
+    const Duration threshold = std::clamp(min_rtt_ / config_.queue_delay_divisor,
+                                          config_.queue_delay_min, config_.queue_delay_max) +
+                               ack_gap_;
+    const bool queued = has_rtt_ && !in_slow_start() && queue_delay() >= threshold;
+    if (heavy || queued) {
+        cut(now, in_slow_start() ? config_.slow_start_beta_permille
+                                 : config_.congestion_beta_permille);
+    } else {
+        tolerated_loss_bytes_ += lost_bytes;
     }
-}
-
-void CongestionController::congestion_event(Instant now) {
-    const std::uint32_t beta =
-        in_slow_start() ? config_.slow_start_beta_permille : config_.avoidance_beta_permille;
-    cwnd_ = std::max(scale(cwnd_, beta),
-                     config_.minimum_window_packets * config_.max_datagram_size);
-    ssthresh_ = cwnd_;
-    avoidance_credit_ = 0;
-    recovery_start_ = now;
-    in_recovery_epoch_ = true;
-    ++congestion_events_;
-    sent_now_ = lost_now_ = sent_before_ = lost_before_ = 0;
-    bucket_start_ = now;
-    update_pacing_rate();
 }
 
 }  // namespace netcrypto::data

@@ -1,6 +1,7 @@
-// Sender-side congestion control for lossless data: a loss-tolerant NewReno window in bytes
-// with pacing (in the spirit of RFC 9002). The algorithm, its constants and the reasons for
-// them are described in docs/congestion.md.
+// Sender-side congestion control for lossless data: a NewReno-style window in bytes (slow
+// start, additive increase, multiplicative decrease once per loss episode) that tells random
+// loss from congestion loss, with pacing in the spirit of RFC 9002. The algorithm, its
+// constants and the reasons for them are described in docs/congestion.md.
 //
 // Integration sketch (per ESTABLISHED connection; all byte counts in datagram bytes):
 //   first send of an entry:  cc.can_send(now, outstanding) && cc.next_send_time(now) <= now
@@ -8,12 +9,15 @@
 //   after either:            cc.on_packet_sent(now, datagram_bytes)
 //   per received packet:     acked (cumulative + REQUEST) -> cc.on_ack(now, acked_bytes, rtt)
 //                            REQUEST holes newly marked   -> cc.on_loss(now, bytes, newest_sent)
-//   timer:                   wake at next_send_time(now) while something waits to be sent.
+//                            (use cc.resend_guard() as apply_request's rtt_guard)
+//   timer:                   wake at next_send_time(now) while something waits to be sent,
+//                            or about 1 ms later when the window is full.
 // `outstanding` = SendBuffer::outstanding_count() * datagram size (or outstanding_bytes() plus
-// per-packet overhead).
+// the per-packet overhead).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -24,7 +28,7 @@
 namespace netcrypto::data {
 
 /// Tuning of CongestionController (sizes in the unit the caller counts, normally datagram
-/// bytes; the defaults assume full datagrams of 1400 bytes).
+/// bytes; the defaults assume full datagrams of 1400 bytes). Ratios are per mille.
 struct CongestionConfig {
     /// Size of a full packet (the protocol's MAX_CRYPTO_PACKET_SIZE).
     std::uint64_t max_datagram_size = 1400;
@@ -34,31 +38,47 @@ struct CongestionConfig {
     std::uint64_t minimum_window_packets = 2;
     /// Ceiling of the window, in packets (the send ring cannot hold more).
     std::uint64_t maximum_window_packets = 32768;
-    /// Loss rate (per mille of the packets sent in the last two round trips) tolerated as
-    /// random loss; congestion is declared when losses exceed it by a statistical margin.
-    std::uint32_t loss_tolerance_permille = 30;
-    /// Multiplicative decrease when congestion ends slow start (per mille).
+    /// Additive increase in congestion avoidance: this many packets per
+    /// additive_increase_interval of round-trip time (so long paths grow per second as fast as
+    /// short ones, which shortens the sawtooth and speeds up convergence between flows).
+    std::uint64_t additive_increase_packets = 4;
+    /// See additive_increase_packets.
+    Duration additive_increase_interval = std::chrono::milliseconds{20};
+    /// A round trip losing more than this fraction of the packets sent is a heavy loss: it
+    /// ends slow start and, in congestion avoidance, cuts the window by congestion_beta.
+    std::uint32_t heavy_loss_permille = 50;
+    /// Queueing delay that makes any loss a congestion signal: the recent minimum RTT exceeds
+    /// the path minimum by min_rtt / queue_delay_divisor, clamped to [queue_delay_min,
+    /// queue_delay_max], plus the acknowledgement gap (samples can be late by that much).
+    std::uint32_t queue_delay_divisor = 8;
+    /// See queue_delay_divisor.
+    Duration queue_delay_min = std::chrono::milliseconds{1};
+    /// See queue_delay_divisor.
+    Duration queue_delay_max = std::chrono::milliseconds{16};
+    /// Multiplicative decrease when heavy loss ends slow start.
     std::uint32_t slow_start_beta_permille = 500;
-    /// Multiplicative decrease for congestion in congestion avoidance (per mille).
-    std::uint32_t avoidance_beta_permille = 700;
-    /// Pacing rate = gain * window / round trip, per mille, in slow start.
+    /// Multiplicative decrease for congestion (heavy loss, or loss with a queue) in
+    /// congestion avoidance.
+    std::uint32_t congestion_beta_permille = 700;
+    /// Pacing rate = gain * window / round trip, in slow start.
     std::uint32_t slow_start_pacing_gain_permille = 2000;
     /// Same in congestion avoidance.
     std::uint32_t avoidance_pacing_gain_permille = 1250;
     /// Longest burst pacing lets out at once after an idle period, as time at the pacing rate.
     Duration pacing_burst = std::chrono::milliseconds{1};
     /// Burst floor in packets.
-    std::uint64_t pacing_burst_packets = 4;
+    std::uint64_t pacing_burst_packets = 2;
     /// Failsafe for first sends: outstanding bytes (sent, not acknowledged) may not exceed
     /// this many windows. Received-but-unacknowledged packets after a hole count as
     /// outstanding (the REQUEST format cannot acknowledge them), hence the slack.
     std::uint64_t outstanding_limit_windows = 4;
 };
 
-/// Window-based congestion controller with loss-episode tracking and pacing. Deterministic:
-/// integer arithmetic on nanoseconds and bytes, no randomness, no clock reads. Its own
-/// bytes-in-flight estimate counts what was sent during the last round trip (see
-/// bytes_in_flight()), because the peer's acknowledgements cannot report every received packet.
+/// Window-based congestion controller with loss classification and pacing.
+/// Deterministic: integer arithmetic on nanoseconds and bytes, no randomness, no clock reads.
+/// Its own bytes-in-flight estimate forgets a send after about one round trip even when no
+/// acknowledgement covered it (see bytes_in_flight()), because the REQUEST format cannot
+/// acknowledge every received packet.
 class CongestionController {
 public:
     /// A controller in slow start with the initial window, unpaced until an RTT sample exists.
@@ -76,9 +96,10 @@ public:
 
     /// `lost_bytes` were reported lost (requested by the peer at least about one RTT after
     /// their last send); `newest_lost_sent` is the latest send time among them. Losses of
-    /// packets sent before the last reduction are ignored; otherwise, when the recent loss
-    /// rate exceeds the tolerance, the window is reduced once and a new episode starts.
-    /// Call after on_ack() for the same packet.
+    /// packets sent before the last cut are ignored (one cut per loss episode). Otherwise the
+    /// window is cut when the loss is heavy (more than heavy_loss_permille of the round) or
+    /// a queue stands (queue_delay() above the threshold); other losses count as random and
+    /// leave the window alone. Call after on_ack() for the same packet.
     void on_loss(Instant now, std::uint64_t lost_bytes, Instant newest_lost_sent);
 
     /// True when the window allows a first send now, given `outstanding_bytes` (sent and not
@@ -87,26 +108,43 @@ public:
     /// True when the window allows a resend now (no outstanding failsafe: resends are what
     /// unblocks the cumulative acknowledgement).
     [[nodiscard]] bool can_resend(Instant now) { return bytes_in_flight(now) < cwnd_; }
-    /// Estimated bytes in the network: sent during the last srtt + max(4 rttvar, ack gap).
+    /// Estimated bytes in the network: bytes sent during the last
+    /// recent_rtt + max(ack gap, recent_rtt / 4, 1 ms) (1 s before any RTT sample), minus
+    /// bytes acknowledged or reported lost since (taken from the oldest sends).
     [[nodiscard]] std::uint64_t bytes_in_flight(Instant now);
     /// Earliest instant the next packet may leave under pacing (`now` when it may go now).
     [[nodiscard]] Instant next_send_time(Instant now) const;
+    /// Earliest instant the window will admit another packet (`now` when it does now): when
+    /// enough of the in-flight estimate has aged out. Use it to schedule the wake-up when
+    /// can_send()/can_resend() said no.
+    [[nodiscard]] Instant next_window_time(Instant now);
     /// Bytes pacing lets out at `now` (a hint: a packet may leave whenever
     /// next_send_time(now) <= now, even if larger than this).
     [[nodiscard]] std::uint64_t pacing_budget(Instant now) const;
 
     /// Congestion window in bytes.
     [[nodiscard]] std::uint64_t window() const { return cwnd_; }
-    /// Slow-start threshold in bytes (UINT64_MAX until the first reduction).
+    /// Slow-start threshold in bytes (UINT64_MAX until slow start ended).
     [[nodiscard]] std::uint64_t ssthresh() const { return ssthresh_; }
     /// True while the window doubles per round trip.
     [[nodiscard]] bool in_slow_start() const { return cwnd_ < ssthresh_; }
     /// Pacing rate in bytes per second (0 = not paced yet: no RTT sample).
     [[nodiscard]] std::uint64_t pacing_rate() const { return pacing_rate_; }
-    /// Window reductions so far.
+    /// Losses (in bytes) treated as random so far: no cut.
+    [[nodiscard]] std::uint64_t tolerated_loss_bytes() const { return tolerated_loss_bytes_; }
+    /// Window cuts so far (slow-start exit and congestion cuts).
     [[nodiscard]] std::uint64_t congestion_events() const { return congestion_events_; }
-    /// Start of the current loss episode (losses of packets sent before it are ignored).
+    /// Time of the last cut (losses of packets sent before it cannot cause another).
     [[nodiscard]] Instant recovery_start() const { return recovery_start_; }
+    /// Queueing delay seen now: recent_rtt() minus the path minimum (zero without samples).
+    [[nodiscard]] Duration queue_delay() const;
+    /// Smallest RTT sample of the current and previous round trip (srtt when there is none):
+    /// the current RTT, robust against late samples (acknowledgements delayed by holes).
+    [[nodiscard]] Duration recent_rtt() const;
+    /// Recommended rtt_guard for SendBuffer::apply_request(): a requested packet is resent
+    /// only if its last send is older than recent_rtt + max(recent_rtt / 4, 2 ms) + ack gap
+    /// (1 s before any sample, like c-toxcore's initial RTT).
+    [[nodiscard]] Duration resend_guard() const;
     /// Smoothed gap between acknowledgements while window-limited (acknowledgement batching).
     [[nodiscard]] Duration ack_gap() const { return ack_gap_; }
     /// Heap bytes owned (the send log of the in-flight estimate).
@@ -123,11 +161,13 @@ private:
     };
 
     [[nodiscard]] Duration flight_age() const;
+    [[nodiscard]] Duration round_length() const;
     void prune(Instant now);
     void log_send(Instant now, std::uint64_t bytes);
-    void rotate_buckets(Instant now);
+    void forget_oldest(std::uint64_t bytes);
+    void end_round_if_due(Instant now);
     void update_pacing_rate();
-    void congestion_event(Instant now);
+    void cut(Instant now, std::uint64_t keep_permille);
 
     CongestionConfig config_;
     std::uint64_t cwnd_ = 0;
@@ -135,19 +175,22 @@ private:
     std::uint64_t avoidance_credit_ = 0;  // acked bytes not yet turned into window growth
     std::uint64_t pacing_rate_ = 0;       // bytes per second, 0 = unpaced
     std::uint64_t congestion_events_ = 0;
-    // Loss-rate history in two buckets of about one round trip each.
-    std::uint64_t sent_now_ = 0;
-    std::uint64_t lost_now_ = 0;
-    std::uint64_t sent_before_ = 0;
-    std::uint64_t lost_before_ = 0;
-    Instant bucket_start_{};
+    std::uint64_t tolerated_loss_bytes_ = 0;
+    // Round trips: bytes sent and lost per round (for the heavy-loss test).
+    Instant round_start_{};
+    std::uint64_t round_sent_ = 0;
+    std::uint64_t round_lost_ = 0;
+    std::uint64_t previous_round_sent_ = 0;
     Instant recovery_start_{};
-    bool in_recovery_epoch_ = false;  // a reduction happened (recovery_start_ is meaningful)
+    bool has_cut_ = false;
     // Pacer: a virtual send clock that may lag `now` by at most one burst.
     Instant pace_time_{};
-    // RTT view cached from the last on_ack().
+    // RTT view cached from the last on_ack(), plus the smallest sample per round trip.
     Duration srtt_{};
-    Duration rttvar_{};
+    Duration min_rtt_{};
+    std::uint64_t samples_seen_ = 0;
+    Duration round_min_now_ = Duration::max();
+    Duration round_min_before_ = Duration::max();
     bool has_rtt_ = false;
     Instant last_ack_{};
     bool has_ack_ = false;

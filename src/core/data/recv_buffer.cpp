@@ -110,11 +110,16 @@ std::optional<std::span<const std::uint8_t>> RecvBuffer::pop_ready() {
 }
 
 std::size_t RecvBuffer::encode_request(std::span<std::uint8_t> out) const {
+    return encode_request(out, end_);
+}
+
+std::size_t RecvBuffer::encode_request(std::span<std::uint8_t> out, PacketNumber limit) const {
     RequestEncoder encoder(out);
     if (out.empty()) {
         return 0;
     }
-    const std::uint32_t count = distance(start_, end_);
+    const std::uint32_t count = in_closed_range(limit, start_, end_) ? distance(start_, limit)
+                                                                     : distance(start_, end_);
     for (std::uint32_t d = 0; d < count && !encoder.full(); ++d) {
         if (d >= ring_capacity_ || ring_[(start_ + d) & (ring_capacity_ - 1)] == 0) {
             encoder.add_hole(d);

@@ -81,6 +81,9 @@ public:
     /// truncated to min(out.size(), kMaxMessageSize) bytes) and returns its length (0 only
     /// when `out` is empty).
     std::size_t encode_request(std::span<std::uint8_t> out) const;
+    /// The same, describing only [start, limit) when `limit` lies in [start, end]: numbers from
+    /// `limit` on are left unmentioned (neither acknowledged nor requested).
+    std::size_t encode_request(std::span<std::uint8_t> out, PacketNumber limit) const;
 
     /// True when message `number` is stored (received, not yet delivered).
     [[nodiscard]] bool contains(PacketNumber number) const;

@@ -184,8 +184,10 @@ AckResult SendBuffer::ack_up_to(PacketNumber ack, Instant now) {
     }
     result.released_first = start_;
     result.released_end = ack;
+    bool repaired = false;  // the range contains a resent entry (a repaired hole)
     for (PacketNumber n = start_; n != ack; ++n) {
         Slot& s = slot(n);
+        repaired = repaired || s.send_count > 1;
         if (is_live(s.flags)) {
             ++result.released_count;
             result.released_bytes += s.length;
@@ -196,6 +198,11 @@ AckResult SendBuffer::ack_up_to(PacketNumber ack, Instant now) {
         }
         arena_used_ -= s.length;
         s.length = 0;
+    }
+    if (repaired) {
+        // Entries after a repaired hole may have arrived long ago: the REQUEST format could
+        // not acknowledge them earlier, so their send time says nothing about the RTT.
+        result.newest_sent_once.reset();
     }
     start_ = ack;
     if (!in_closed_range(hint_, start_, end_)) {

@@ -52,7 +52,9 @@ struct AckResult {
     std::uint32_t released_count = 0;
     /// Message bytes of those entries.
     std::uint64_t released_bytes = 0;
-    /// Karn's rule: latest send time among released entries sent exactly once.
+    /// Karn's rule: latest send time among released entries sent exactly once; left empty
+    /// when the range contains a resent entry (a repaired hole: entries after it may have
+    /// arrived long before the REQUEST format could acknowledge them).
     std::optional<Instant> newest_sent_once;
     /// now - newest_sent_once, when that is not negative.
     std::optional<Duration> rtt_sample;

@@ -1,0 +1,15 @@
+// Fuzz target: Cookie request 0x18 codec. Decode; a rejection must match the input; an accepted
+// input must re-encode to exactly the same bytes.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "core/wire/packets.hpp"
+#include "fuzz_common.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using namespace netcrypto;
+    fuzz::check_fixed_codec<wire::kCookieRequestSize>(
+        fuzz::input(data, size), wire::kCookieRequestType, wire::decode_cookie_request);
+    return 0;
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End-to-end checks of the netcrypto CLI on 127.0.0.1. Every wait is bounded.
+# Usage: cli_test.sh PATH/TO/netcrypto
+set -euo pipefail
+NC=${1:?path to netcrypto}
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+passed=0
+failed=0
+ok() { echo "ok   - $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL - $1"; failed=$((failed + 1)); }
+
+# wait_for FILE PATTERN SECONDS: wait until FILE contains PATTERN.
+wait_for() {
+    local deadline=$((SECONDS + $3))
+    while ((SECONDS < deadline)); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+json_field() { grep -o "\"$2\":\"[^\"]*\"" "$1" | head -n 1 | cut -d'"' -f4; }
+
+# --- keygen / id ------------------------------------------------------------------------------
+pk_a=$("$NC" keygen --out "$WORK/a.key")
+pk_b=$("$NC" keygen --out "$WORK/b.key")
+[[ "$pk_a" =~ ^[0-9a-f]{64}$ ]] && ok "keygen prints a 64-hex public key" || bad "keygen output: $pk_a"
+[[ "$(stat -c %a "$WORK/a.key")" == 600 ]] && ok "key file mode is 0600" || bad "key file mode $(stat -c %a "$WORK/a.key")"
+[[ "$(tr -d '\n' <"$WORK/a.key" | wc -c)" == 64 ]] && ok "key file holds 64 hex digits" || bad "key file size"
+[[ "$("$NC" id --key "$WORK/a.key")" == "$pk_a" ]] && ok "id prints the same public key" || bad "id mismatch"
+if "$NC" keygen --out "$WORK/a.key" 2>"$WORK/err"; then bad "keygen overwrote a key file"; else
+    grep -q "cannot create key file" "$WORK/err" && ok "keygen refuses to overwrite" || bad "keygen overwrite message: $(cat "$WORK/err")"
+fi
+
+# --- streaming: listen | connect, compare hashes ----------------------------------------------
+# transfer NAME BYTES LOSS: pipe BYTES random bytes from connect to listen, compare SHA-256.
+transfer() {
+    local name=$1 bytes=$2 loss=$3
+    head -c "$bytes" /dev/urandom >"$WORK/src.bin"
+    "$NC" --json listen --key "$WORK/b.key" --bind 127.0.0.1:0 --allow "$pk_a" --once --loss "$loss" \
+        >"$WORK/out.bin" 2>"$WORK/listen.err" &
+    local lpid=$!
+    PIDS+=("$lpid")
+    if ! wait_for "$WORK/listen.err" '"event":"ready"' 10; then bad "$name: listen not ready"; return; fi
+    local addr dht
+    addr=$(json_field "$WORK/listen.err" address)
+    dht=$(json_field "$WORK/listen.err" dht_public_key)
+    local start=$SECONDS
+    if ! timeout 300 "$NC" --json connect --key "$WORK/a.key" --to "$addr" --peer "$pk_b" --peer-dht "$dht" \
+        --loss "$loss" <"$WORK/src.bin" >/dev/null 2>"$WORK/connect.err"; then
+        bad "$name: connect failed: $(tail -n 3 "$WORK/connect.err")"
+        kill "$lpid" 2>/dev/null || true
+        return
+    fi
+    if ! timeout 60 tail --pid="$lpid" -f /dev/null; then bad "$name: listen --once did not exit"; return; fi
+    wait "$lpid" || { bad "$name: listen exited non-zero: $(tail -n 3 "$WORK/listen.err")"; return; }
+    local want got
+    want=$(sha256sum <"$WORK/src.bin" | cut -d' ' -f1)
+    got=$(sha256sum <"$WORK/out.bin" | cut -d' ' -f1)
+    if [[ "$want" == "$got" ]]; then
+        ok "$name: $bytes bytes arrived intact in $((SECONDS - start)) s (sha256 $got)"
+    else
+        bad "$name: hash mismatch ($(stat -c %s "$WORK/out.bin") of $bytes bytes arrived)"
+    fi
+    grep -q '"status":"Established"' "$WORK/connect.err" && ok "$name: connect reported Established" || bad "$name: no Established event"
+}
+[[ -z "${ONLY_LOSS:-}" ]] && transfer "clean" $((64 << 20)) 0
+transfer "10% loss" $((64 << 20)) 10
+
+# --- bad input: one clear line, non-zero exit -------------------------------------------------
+# expect_fail NAME PATTERN CMD...: the command must fail and stderr must match PATTERN.
+expect_fail() {
+    local name=$1 pattern=$2
+    shift 2
+    if timeout 60 "$@" </dev/null >/dev/null 2>"$WORK/err"; then
+        bad "$name: succeeded"
+    elif grep -q "$pattern" "$WORK/err"; then
+        ok "$name: $(grep -m1 "$pattern" "$WORK/err")"
+    else
+        bad "$name: unexpected message: $(cat "$WORK/err")"
+    fi
+}
+printf 'not a key\n' >"$WORK/bad.key"
+expect_fail "missing key file" "cannot read key file" "$NC" id --key "$WORK/none.key"
+expect_fail "malformed key file" "is malformed" "$NC" id --key "$WORK/bad.key"
+expect_fail "bad hex peer key" "must be 64 hex digits" "$NC" connect --key "$WORK/a.key" \
+    --to 127.0.0.1:9 --peer xyz --peer-dht "$pk_b"
+expect_fail "bad address" "is not HOST:PORT" "$NC" connect --key "$WORK/a.key" \
+    --to nowhere --peer "$pk_b" --peer-dht "$pk_b"
+"$NC" --json listen --key "$WORK/b.key" --bind 127.0.0.1:0 >/dev/null 2>"$WORK/busy.err" &
+PIDS+=($!)
+wait_for "$WORK/busy.err" '"event":"ready"' 10 || bad "listen for port-in-use not ready"
+busy=$(json_field "$WORK/busy.err" address)
+expect_fail "port in use" "cannot bind" "$NC" listen --key "$WORK/b.key" --bind "$busy"
+# A UDP port where nothing answers: the connection times out in CookieRequesting after 8 tries.
+expect_fail "peer never answers" "did not answer: timed out in CookieRequesting" "$NC" connect \
+    --key "$WORK/a.key" --to 127.0.0.1:9 --peer "$pk_b" --peer-dht "$pk_b"
+
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,134 @@
+#include "sim/fake_peer.hpp"
+
+#include <algorithm>
+
+namespace netcrypto::sim {
+
+FakePeer::FakePeer(std::uint64_t seed, Duration cookie_validity)
+    : rng_(seed ^ 0xFA4EFA4EFA4EULL),
+      real_(KeyPair::generate(rng_)),
+      dht_(KeyPair::generate(rng_)),
+      session_(KeyPair::generate(rng_)),
+      base_nonce_(crypto::Nonce::random(rng_)),
+      send_nonce_(base_nonce_),
+      jar_(rng_, cookie_validity) {
+    rng_.fill(echo_id_);
+}
+
+void FakePeer::new_session() {
+    session_ = KeyPair::generate(rng_);
+    base_nonce_ = crypto::Nonce::random(rng_);
+    send_nonce_ = base_nonce_;
+    session_shared_.reset();
+}
+
+const crypto::SharedKey* FakePeer::shared(
+    const PublicKey& their, const SecretKey& ours,
+    std::optional<std::pair<PublicKey, crypto::SharedKey>>& cache) {
+    if (!cache || cache->first != their) {
+        crypto::SharedKey k;
+        if (!k.precompute(their, ours)) return nullptr;
+        cache.emplace(their, k);
+    }
+    return &cache->second;
+}
+
+Bytes FakePeer::cookie_request(const PublicKey& peer_dht) {
+    const crypto::SharedKey* k = shared(peer_dht, dht_.secret_key, dht_cache_);
+    if (k == nullptr) return {};
+    const auto bytes =
+        handshake::create_cookie_request(real_.public_key, dht_.public_key, *k, echo_id_, rng_);
+    return {bytes.begin(), bytes.end()};
+}
+
+std::optional<wire::Cookie> FakePeer::take_cookie(const PublicKey& peer_dht,
+                                                  std::span<const std::uint8_t> response) {
+    const crypto::SharedKey* k = shared(peer_dht, dht_.secret_key, dht_cache_);
+    if (k == nullptr) return std::nullopt;
+    auto cookie = handshake::consume_cookie_response(response, *k, echo_id_);
+    if (!cookie) return std::nullopt;
+    return *cookie;
+}
+
+Bytes FakePeer::cookie_response(Instant now, std::span<const std::uint8_t> request,
+                                bool wrong_echo) {
+    auto info = handshake::consume_cookie_request(
+        request, [&](const PublicKey& pk) { return shared(pk, dht_.secret_key, dht_cache_); });
+    if (!info) return {};
+    if (wrong_echo) info->echo_id[0] ^= 0x01U;
+    const auto bytes = handshake::create_cookie_response(*info, jar_, now, rng_);
+    return {bytes.begin(), bytes.end()};
+}
+
+Bytes FakePeer::handshake(Instant now, const PublicKey& peer_key, const PublicKey& peer_dht,
+                          const wire::Cookie& cookie, const wire::Cookie* hashed) {
+    const crypto::SharedKey* real_shared = shared(peer_key, real_.secret_key, real_cache_);
+    if (real_shared == nullptr) return {};
+    handshake::HandshakeParams params;
+    params.peer_cookie = hashed != nullptr ? hashed : &cookie;
+    params.base_nonce = base_nonce_;
+    params.session_pk = session_.public_key;
+    params.other_cookie = jar_.issue(now, peer_key, peer_dht, rng_);
+    auto bytes = handshake::create_handshake(params, *real_shared, rng_);
+    // offset 1: the cookie that travels (differs from the hashed one on request)
+    std::copy(cookie.begin(), cookie.end(), bytes.begin() + 1);
+    return {bytes.begin(), bytes.end()};
+}
+
+bool FakePeer::take_handshake(Instant now, const PublicKey& peer_key,
+                              std::span<const std::uint8_t> bytes) {
+    const crypto::SharedKey* real_shared = shared(peer_key, real_.secret_key, real_cache_);
+    if (real_shared == nullptr) return false;
+    auto hs = handshake::consume_handshake(bytes, jar_, now, &peer_key,
+                                           [&](const PublicKey&) { return real_shared; });
+    if (!hs) return false;
+    crypto::SharedKey session;
+    if (!session.precompute(hs->peer_session_pk, session_.secret_key)) return false;
+    session_shared_ = session;
+    return true;
+}
+
+Bytes FakePeer::data(std::span<const std::uint8_t> message, std::uint32_t ack,
+                     std::uint32_t number) {
+    if (!session_shared_) return {};
+    std::array<std::uint8_t, wire::kMaxDataPlainSize> plain{};
+    const std::size_t n = wire::encode_data_plain(ack, number, message, plain);
+    if (n == 0) return {};
+    Bytes out(wire::kDataHeaderSize + wire::kMacSize + n);
+    wire::encode_data_header(send_nonce_.low16(),
+                             std::span<std::uint8_t>(out).first<wire::kDataHeaderSize>());
+    if (!crypto::seal(*session_shared_, send_nonce_, std::span<const std::uint8_t>(plain).first(n),
+                      std::span<std::uint8_t>(out).subspan(wire::kDataHeaderSize))) {
+        return {};
+    }
+    send_nonce_.increment();
+    return out;
+}
+
+// --- FakeNode ----------------------------------------------------------------------------------
+
+void FakeNode::handle_datagram(Instant now, const Address& from,
+                               std::span<const std::uint8_t> bytes) {
+    inbox.push_back(Received{now, from, Bytes(bytes.begin(), bytes.end())});
+}
+
+std::optional<Outgoing> FakeNode::poll_transmit(Instant /*now*/) {
+    if (outbox_.empty()) return std::nullopt;
+    Outgoing out = std::move(outbox_.front());
+    outbox_.erase(outbox_.begin());
+    return out;
+}
+
+void FakeNode::send(const Address& from, const Address& to, Bytes bytes) {
+    outbox_.push_back(Outgoing{from, to, std::move(bytes)});
+}
+
+std::vector<FakeNode::Received> FakeNode::of_type(std::uint8_t type) const {
+    std::vector<Received> out;
+    for (const auto& r : inbox) {
+        if (!r.bytes.empty() && r.bytes[0] == type) out.push_back(r);
+    }
+    return out;
+}
+
+}  // namespace netcrypto::sim
