@@ -235,7 +235,11 @@ std::size_t Connection::read_lossless(Services& s, Instant now, std::span<std::u
 
 std::size_t Connection::read_lossy(std::span<std::uint8_t> out) {
     const std::size_t n = lossy_.pop(out);
-    if (n > 0) ++stats_.lossy_received;
+    if (n > 0) {
+        ++stats_.lossy_received;
+    } else {
+        readable_notified_ = false;  // told again when the next message arrives
+    }
     return n;
 }
 

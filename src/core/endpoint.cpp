@@ -7,7 +7,7 @@
 namespace netcrypto {
 
 namespace {
-constexpr std::size_t kMaxRateBuckets = 4096;
+constexpr std::size_t kRateBuckets = 16384;
 constexpr std::size_t kMaxDhtCache = 1024;
 constexpr std::size_t kMaxSeenSessions = 16384;
 }  // namespace
@@ -143,7 +143,7 @@ Endpoint::Impl::Impl(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, Endp
       by_addr_(16, hash_),
       by_key_(16, hash_),
       seen_sessions_(16, hash_),
-      buckets_(16, hash_),
+      buckets_(kRateBuckets),
       dht_cache_(16, hash_) {}
 
 // --- outputs -----------------------------------------------------------------------------------
@@ -421,21 +421,14 @@ void Endpoint::Impl::handle_cookie_request(Instant now, const Address& from,
 }
 
 bool Endpoint::Impl::take_cookie_token(Instant now, const Address& from) {
-    auto it = buckets_.find(from);
-    if (it == buckets_.end()) {
-        if (buckets_.size() >= kMaxRateBuckets) {
-            // Forget sources whose bucket has refilled completely; they lose nothing.
-            const auto full_after =
-                std::chrono::duration<double>(cfg_.cookie_rate_burst / cfg_.cookie_rate_per_second);
-            std::erase_if(buckets_,
-                          [&](const auto& kv) { return now - kv.second.last > full_after; });
-            if (buckets_.size() >= kMaxRateBuckets) return false;  // under attack: new sources wait
-        }
-        it = buckets_.emplace(from, Bucket{cfg_.cookie_rate_burst, now}).first;
+    Bucket& b = buckets_[hash_(from) % buckets_.size()];
+    if (b.last == Instant{}) {
+        b.tokens = cfg_.cookie_rate_burst;  // first use of this slot
+    } else {
+        const double elapsed = std::chrono::duration<double>(now - b.last).count();
+        b.tokens = std::min(cfg_.cookie_rate_burst,
+                            b.tokens + std::max(0.0, elapsed) * cfg_.cookie_rate_per_second);
     }
-    Bucket& b = it->second;
-    const double elapsed = std::chrono::duration<double>(now - b.last).count();
-    b.tokens = std::min(cfg_.cookie_rate_burst, b.tokens + elapsed * cfg_.cookie_rate_per_second);
     b.last = now;
     if (b.tokens < 1.0) return false;
     b.tokens -= 1.0;

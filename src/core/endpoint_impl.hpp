@@ -139,7 +139,10 @@ class Endpoint::Impl final : public core::Outputs {
     std::deque<Pending> pending_;
     std::uint64_t next_request_ = 1;
     std::unordered_map<PublicKey, Instant, SaltedHash> seen_sessions_;
-    std::unordered_map<Address, Bucket, SaltedHash> buckets_;
+    /// Cookie-request budgets: a fixed table indexed by the salted address hash, so memory
+    /// and work stay bounded whatever the number of (spoofed) sources; colliding sources
+    /// share a budget.
+    std::vector<Bucket> buckets_;
     std::unordered_map<PublicKey, crypto::SharedKey, SaltedHash> dht_cache_;
 };
 

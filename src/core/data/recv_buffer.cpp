@@ -118,8 +118,8 @@ std::size_t RecvBuffer::encode_request(std::span<std::uint8_t> out, PacketNumber
     if (out.empty()) {
         return 0;
     }
-    const std::uint32_t count = in_closed_range(limit, start_, end_) ? distance(start_, limit)
-                                                                     : distance(start_, end_);
+    const std::uint32_t count =
+        in_closed_range(limit, start_, end_) ? distance(start_, limit) : distance(start_, end_);
     for (std::uint32_t d = 0; d < count && !encoder.full(); ++d) {
         if (d >= ring_capacity_ || ring_[(start_ + d) & (ring_capacity_ - 1)] == 0) {
             encoder.add_hole(d);

@@ -37,7 +37,7 @@ enum class AcceptResult : std::uint8_t {
 /// that the message numbered exactly start() is always accepted so progress is guaranteed:
 /// out-of-order messages are admitted only while one more block would still fit.
 class RecvBuffer {
-public:
+  public:
     /// Default memory budget.
     static constexpr std::size_t kDefaultMaxBytes = std::size_t{4} << 20U;
     /// Bytes of one pool block: 2 length bytes + the largest message.
@@ -103,7 +103,7 @@ public:
     /// Frees the block pool and the slot ring when nothing is stored; call from an idle timer.
     void trim();
 
-private:
+  private:
     using BlockId = std::uint16_t;  // 1-based; 0 marks an empty slot
 
     [[nodiscard]] BlockId slot(PacketNumber n) const {
