@@ -15,6 +15,8 @@ constexpr Duration kMaxAckDelay = 5ms;
 /// Bounds of the REQUEST repeat interval while something needs repair.
 constexpr Duration kMinRepairInterval = 5ms;
 constexpr Duration kMaxRepairInterval = 100ms;
+/// Buffers of a connection that moved no data for this long are released.
+constexpr Duration kIdleTrim = 2s;
 /// Spec §5: the receive window advances by a third of the 16-bit nonce space.
 constexpr std::uint32_t kNonceWindowStep = 21845;
 constexpr std::uint32_t kNonceAdvanceThreshold = 2 * kNonceWindowStep;
@@ -141,6 +143,12 @@ void Connection::send_request(Services& s, Instant now) {
     transmit_data(s, send_.end(), std::span<const std::uint8_t>(message).first(n));
     last_request_ = now;
     ++stats_.requests_sent;
+    // The REQUEST timer doubles as the idle timer: give back buffer memory nobody uses.
+    if (send_.held_count() == 0 && now - last_lossless_at_ > kIdleTrim) {
+        send_.trim();
+        cc_.trim(now);
+    }
+    if (recv_.stored_count() == 0) recv_.trim();
 }
 
 void Connection::send_kill(Services& s, Instant /*now*/) {
@@ -347,13 +355,15 @@ void Connection::after_send_progress(Services& s) {
         s.out.event(e);
     }
     if (send_.pending_send_count() > 0) s.out.wants_to_send(id_);
-    if (send_.held_count() == 0) send_.trim();
 }
 
 void Connection::handle_request(Services& s, Instant now, std::uint32_t ack,
                                 std::span<const std::uint8_t> message) {
     ++stats_.requests_received;
-    const Duration guard = rtt_.srtt();
+    // A packet is resent only if its last send is older than the controller's guard (about
+    // one recent RTT plus the ack gap), so a REQUEST written before a resend arrived does not
+    // trigger a duplicate or a false loss signal.
+    const Duration guard = cc_.resend_guard();
     auto r = send_.apply_request(message, ack, now, guard);
     if (!r) {
         s.drop(DropReason::kBadRequest);

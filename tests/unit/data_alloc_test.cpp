@@ -52,7 +52,7 @@ TEST(DataAllocationTest, CounterSeesAllocations) {
 // delivers it, answers with a REQUEST listing one hole, the sender applies acks, request and
 // congestion/RTT/replay bookkeeping.
 class SteadyState {
-public:
+  public:
     void step(std::int64_t i) {
         const Instant now = instant_from_ms(i);
         message_[1] = static_cast<std::uint8_t>(i);
@@ -96,7 +96,7 @@ public:
 
     std::uint64_t delivered() const { return delivered_; }
 
-private:
+  private:
     SendBuffer send_;
     RecvBuffer recv_;
     CongestionController cc_;
@@ -128,8 +128,7 @@ TEST(DataAllocationTest, IdleObjectsHoldNoHeapMemory) {
     RecvBuffer recv;
     CongestionController cc;
     ReplayWindow replay;
-    EXPECT_EQ(send.memory_bytes() + recv.memory_bytes() + cc.memory_bytes() +
-                  replay.memory_bytes(),
+    EXPECT_EQ(send.memory_bytes() + recv.memory_bytes() + cc.memory_bytes() + replay.memory_bytes(),
               0U);
     // Use everything once, drain, trim: back to zero heap.
     const std::array<std::uint8_t, 3> m{0x40, 1, 2};
@@ -147,10 +146,11 @@ TEST(DataAllocationTest, IdleObjectsHoldNoHeapMemory) {
     recv.trim();
     cc.trim(instant_from_ms(5000));
     EXPECT_EQ(send.memory_bytes() + recv.memory_bytes() + cc.memory_bytes(), 0U);
-    std::printf("sizeof: SendBuffer %zu, RecvBuffer %zu, CongestionController %zu, "
-                "RttEstimator %zu, ReplayWindow %zu\n",
-                sizeof(SendBuffer), sizeof(RecvBuffer), sizeof(CongestionController),
-                sizeof(RttEstimator), sizeof(ReplayWindow));
+    std::printf(
+        "sizeof: SendBuffer %zu, RecvBuffer %zu, CongestionController %zu, "
+        "RttEstimator %zu, ReplayWindow %zu\n",
+        sizeof(SendBuffer), sizeof(RecvBuffer), sizeof(CongestionController), sizeof(RttEstimator),
+        sizeof(ReplayWindow));
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ constexpr Duration kKeepAliveInterval = milliseconds{1000};
 constexpr Duration kProbeCheck = milliseconds{5};
 
 class Sim {
-public:
+  public:
     Sim(LinkConfig link, int flows, std::uint32_t seed) : link_(link), rng_(seed) {
         for (int i = 0; i < flows; ++i) {
             flows_.push_back(std::make_unique<Flow>());
@@ -91,11 +91,12 @@ public:
         measure_from_ = measure_from;
         for (int i = 0; i < static_cast<int>(flows_.size()); ++i) {
             schedule({flow(i).start_at, 0, Kind::kWake, i, 0, 0, nullptr});
-            schedule({flow(i).start_at + kKeepAliveInterval, 0, Kind::kKeepAlive, i, 0, 0, nullptr});
+            schedule(
+                {flow(i).start_at + kKeepAliveInterval, 0, Kind::kKeepAlive, i, 0, 0, nullptr});
             schedule({flow(i).start_at + kProbeCheck, 0, Kind::kProbe, i, 0, 0, nullptr});
             if (link_.ack_interval > Duration::zero()) {
-                schedule({flow(i).start_at + link_.ack_interval, 0, Kind::kAckTimer, i, 0, 0,
-                          nullptr});
+                schedule(
+                    {flow(i).start_at + link_.ack_interval, 0, Kind::kAckTimer, i, 0, 0, nullptr});
             }
         }
         const bool trace = std::getenv("DATA_FLOW_TRACE") != nullptr;
@@ -108,21 +109,21 @@ public:
                 next_trace = e.at + milliseconds{100};
                 std::printf("t=%5lld", static_cast<long long>(to_ms(e.at)));
                 for (const auto& f : flows_) {
-                    std::printf(" | cwnd %4llu ss %d cuts %llu rtt %.1f gap %.1f out %u del %.1fMB",
-                                static_cast<unsigned long long>(f->cc.window() / kWire),
-                                f->cc.in_slow_start() ? 1 : 0,
-                                static_cast<unsigned long long>(f->cc.congestion_events()),
-                                std::chrono::duration<double, std::milli>(f->cc.recent_rtt()).count(),
-                                std::chrono::duration<double, std::milli>(f->cc.ack_gap()).count(),
-                                f->send.outstanding_count(),
-                                static_cast<double>(f->delivered_bytes) / 1e6);
+                    std::printf(
+                        " | cwnd %4llu ss %d cuts %llu rtt %.1f gap %.1f out %u del %.1fMB",
+                        static_cast<unsigned long long>(f->cc.window() / kWire),
+                        f->cc.in_slow_start() ? 1 : 0,
+                        static_cast<unsigned long long>(f->cc.congestion_events()),
+                        std::chrono::duration<double, std::milli>(f->cc.recent_rtt()).count(),
+                        std::chrono::duration<double, std::milli>(f->cc.ack_gap()).count(),
+                        f->send.outstanding_count(), static_cast<double>(f->delivered_bytes) / 1e6);
                 }
                 std::printf(" q %llu\n", static_cast<unsigned long long>(queued_bytes_ / kWire));
             }
         }
     }
 
-private:
+  private:
     void schedule(Event e) {
         e.seq = seq_++;
         events_.push(std::move(e));
@@ -148,7 +149,8 @@ private:
                 // Both sides send a REQUEST at least once a second (spec §6.6): the receiver's
                 // carries its holes, the sender's carries num = its send end.
                 send_feedback(e.at, e.flow);
-                schedule({e.at + link_.one_way, 0, Kind::kAnnounce, e.flow, f.send.end(), 0, nullptr});
+                schedule(
+                    {e.at + link_.one_way, 0, Kind::kAnnounce, e.flow, f.send.end(), 0, nullptr});
                 schedule({e.at + kKeepAliveInterval, 0, Kind::kKeepAlive, e.flow, 0, 0, nullptr});
                 break;
             case Kind::kAnnounce:
@@ -295,8 +297,8 @@ private:
             ++flow(i).tail_drops;
             return;  // tail drop
         }
-        const Duration service{static_cast<Duration::rep>(kWire * 8 * 1'000'000'000ULL /
-                                                          link_.rate_bps)};
+        const Duration service{
+            static_cast<Duration::rep>(kWire * 8 * 1'000'000'000ULL / link_.rate_bps)};
         const Instant begin = std::max(now, last_departure_);
         last_departure_ = begin + service;
         queue_.push_back(last_departure_);
@@ -399,7 +401,8 @@ INSTANTIATE_TEST_SUITE_P(
         Scenario{"10mbit_40ms_ack_each",
                  {.rate_bps = 10'000'000, .one_way = milliseconds{20}, .queue_bytes = 50'000}},
         Scenario{"100mbit_80ms_ack_20ms",
-                 {.one_way = milliseconds{40}, .queue_bytes = 1'000'000,
+                 {.one_way = milliseconds{40},
+                  .queue_bytes = 1'000'000,
                   .ack_interval = milliseconds{20}}}),
     [](const ::testing::TestParamInfo<Scenario>& p) { return std::string(p.param.name); });
 

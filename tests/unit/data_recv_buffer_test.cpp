@@ -207,9 +207,8 @@ TEST(RecvBufferTest, EncodeRequestMatchesSpecLoop) {
         }
         r.extend_end(first + count);
         Bytes want(kMaxMessageSize);
-        want.resize(encode_request(std::span<std::uint8_t>(want), count, [&](std::uint32_t i) {
-            return received.count(i) == 0;
-        }));
+        want.resize(encode_request(std::span<std::uint8_t>(want), count,
+                                   [&](std::uint32_t i) { return received.count(i) == 0; }));
         ASSERT_EQ(request_of(r), want) << "iter " << iter;
         Bytes small(7);
         small.resize(r.encode_request(small));

@@ -20,9 +20,8 @@ using Decisions = std::vector<std::pair<PacketNumber, Decision>>;
 Bytes encode_literal(std::uint32_t count, const std::set<std::uint32_t>& holes,
                      std::size_t cap = kMaxMessageSize) {
     Bytes out(cap);
-    const std::size_t len =
-        encode_request(std::span<std::uint8_t>(out), count,
-                       [&](std::uint32_t i) { return holes.count(i) != 0; });
+    const std::size_t len = encode_request(std::span<std::uint8_t>(out), count,
+                                           [&](std::uint32_t i) { return holes.count(i) != 0; });
     out.resize(len);
     return out;
 }

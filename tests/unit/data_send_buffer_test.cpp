@@ -111,25 +111,33 @@ TEST(SendBufferTest, RespectsByteBudget) {
 TEST(SendBufferTest, AckUpToReleasesAndReportsReceiptRange) {
     SendBuffer b;
     push_and_send(b, 10, at_ms(1000));
-    ASSERT_TRUE(b.mark_sent(4, at_ms(1100)));  // sent twice: no RTT sample (Karn)
-    const AckResult r = b.ack_up_to(5, at_ms(1300));
+    ASSERT_TRUE(b.mark_sent(3, at_ms(1050)));  // entry 3 sent at 1000 and 1050
+    ASSERT_TRUE(b.mark_sent(9, at_ms(1100)));
+    const AckResult r = b.ack_up_to(3, at_ms(1300));
     EXPECT_EQ(r.status, AckStatus::kAccepted);
     EXPECT_EQ(r.released_first, 0U);
-    EXPECT_EQ(r.released_end, 5U);
-    EXPECT_EQ(r.released_count, 5U);
-    EXPECT_EQ(r.released_bytes, 500U);
+    EXPECT_EQ(r.released_end, 3U);
+    EXPECT_EQ(r.released_count, 3U);
+    EXPECT_EQ(r.released_bytes, 300U);
     ASSERT_TRUE(r.newest_sent_once.has_value());
-    EXPECT_EQ(*r.newest_sent_once, at_ms(1000)) << "entry 4 was sent twice: not a sample";
+    EXPECT_EQ(*r.newest_sent_once, at_ms(1000));
     EXPECT_EQ(*r.rtt_sample, milliseconds{300});
-    EXPECT_EQ(b.start(), 5U);
-    EXPECT_EQ(b.held_count(), 5U);
-    EXPECT_EQ(b.outstanding_bytes(), 500U);
-    EXPECT_FALSE(b.entry(4).has_value());
+    EXPECT_EQ(b.start(), 3U);
+    EXPECT_EQ(b.held_count(), 7U);
+    EXPECT_EQ(b.outstanding_bytes(), 700U);
+    EXPECT_FALSE(b.entry(2).has_value());
 
-    const AckResult same = b.ack_up_to(5, at_ms(1400));
+    const AckResult same = b.ack_up_to(3, at_ms(1400));
     EXPECT_EQ(same.status, AckStatus::kAccepted);
     EXPECT_EQ(same.released_count, 0U);
     EXPECT_FALSE(same.rtt_sample.has_value());
+
+    // The range 3..5 holds a resent entry (a repaired hole): entries after it may have
+    // arrived long ago, so no RTT sample (and entry 3 itself is excluded by Karn's rule).
+    const AckResult repaired = b.ack_up_to(6, at_ms(1500));
+    EXPECT_EQ(repaired.released_count, 3U);
+    EXPECT_FALSE(repaired.newest_sent_once.has_value());
+    EXPECT_FALSE(repaired.rtt_sample.has_value());
 }
 
 TEST(SendBufferTest, AckOutsideRangeChangesNothing) {
@@ -207,8 +215,7 @@ TEST(SendBufferTest, StaleRequestSkipsNumbersBelowStart) {
     push_and_send(b, 10, at_ms(0));
     b.ack_up_to(4, at_ms(1));
     // Encoded from ack 2: requests 2 (gone), acks 3 (gone), requests 4, acks 5, requests 6.
-    const auto r = b.apply_request(Bytes{0x01, 0x01, 0x02, 0x02}, 2, at_ms(2000),
-                                   milliseconds{10});
+    const auto r = b.apply_request(Bytes{0x01, 0x01, 0x02, 0x02}, 2, at_ms(2000), milliseconds{10});
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->requested_count, 2U);
     EXPECT_EQ(r->acked_count, 1U);
@@ -281,7 +288,8 @@ TEST(SendBufferTest, TrimReleasesMemoryOnlyWhenEmpty) {
 // growth and compaction, and the counters must match.
 TEST(SendBufferTest, RandomOperationsMatchModel) {
     std::mt19937 rng(42);
-    for (const std::size_t budget : {std::size_t{3000}, std::size_t{20'000}, std::size_t{1} << 20U}) {
+    for (const std::size_t budget :
+         {std::size_t{3000}, std::size_t{20'000}, std::size_t{1} << 20U}) {
         SendBuffer b(budget, 0xffff'ff00U);
         std::map<PacketNumber, Bytes> model;  // held entries
         PacketNumber model_start = b.start();
@@ -301,7 +309,8 @@ TEST(SendBufferTest, RandomOperationsMatchModel) {
                 }
             } else if (op < 8) {
                 const std::uint32_t span = distance(b.start(), b.end());
-                const auto ack = static_cast<PacketNumber>(b.start() + (span ? rng() % (span + 1) : 0));
+                const auto ack =
+                    static_cast<PacketNumber>(b.start() + (span ? rng() % (span + 1) : 0));
                 ASSERT_EQ(b.ack_up_to(ack, instant_from_ms(t)).status, AckStatus::kAccepted);
                 for (PacketNumber n = model_start; n != ack; ++n) {
                     model.erase(n);
@@ -314,10 +323,11 @@ TEST(SendBufferTest, RandomOperationsMatchModel) {
                 if (span < 2) {
                     continue;
                 }
-                const auto k = static_cast<std::uint8_t>(2 + rng() % std::min<std::uint32_t>(span - 1, 200));
-                ASSERT_TRUE(b.apply_request(Bytes{0x01, k}, b.start(), instant_from_ms(t),
-                                            milliseconds{0})
-                                .has_value());
+                const auto k =
+                    static_cast<std::uint8_t>(2 + rng() % std::min<std::uint32_t>(span - 1, 200));
+                ASSERT_TRUE(
+                    b.apply_request(Bytes{0x01, k}, b.start(), instant_from_ms(t), milliseconds{0})
+                        .has_value());
                 for (std::uint32_t i = 0; i + 1 < k; ++i) {
                     model.erase(b.start() + i);
                 }
@@ -327,7 +337,8 @@ TEST(SendBufferTest, RandomOperationsMatchModel) {
             for (const auto& [n, m] : model) {
                 const auto e = b.entry(n);
                 ASSERT_TRUE(e.has_value()) << "entry " << n << " lost at step " << step;
-                ASSERT_EQ(as_bytes(e->message), m) << "entry " << n << " corrupted at step " << step;
+                ASSERT_EQ(as_bytes(e->message), m)
+                    << "entry " << n << " corrupted at step " << step;
                 bytes += m.size();
             }
             ASSERT_EQ(b.buffered_bytes(), bytes);

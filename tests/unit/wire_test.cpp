@@ -419,7 +419,7 @@ const std::vector<Field> kHandshakePlainTable{{"base nonce", 0, 24},
                                               {"cookie hash", 56, 64},
                                               {"other cookie", 120, 112}};
 
-TEST(Handshake, EveryFieldAtItsOffset) {
+TEST(HandshakePacket, EveryFieldAtItsOffset) {
     const Bytes in = lay_out(kHandshakeSize, kHandshakeTable, kHandshakeType);
     const auto p = decode_handshake(in);
     ASSERT_TRUE(p) << to_string(p.error());
@@ -432,7 +432,7 @@ TEST(Handshake, EveryFieldAtItsOffset) {
     expect_bytes(out, in, "re-encoded handshake");
 }
 
-TEST(Handshake, RoundTrip) {
+TEST(HandshakePacket, RoundTrip) {
     SeededRng rng(6);
     for (int i = 0; i < 20; ++i) {
         Handshake p{random_array<kCookieSize>(rng), random_nonce(rng),

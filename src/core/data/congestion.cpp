@@ -47,11 +47,11 @@ CongestionController::CongestionController(CongestionConfig config) : config_(co
     c.minimum_window_packets = std::max<std::uint64_t>(c.minimum_window_packets, 1);
     c.maximum_window_packets = std::clamp<std::uint64_t>(
         c.maximum_window_packets, c.minimum_window_packets, std::uint64_t{1} << 24U);
-    c.initial_window_packets = std::clamp(c.initial_window_packets, c.minimum_window_packets,
-                                          c.maximum_window_packets);
+    c.initial_window_packets =
+        std::clamp(c.initial_window_packets, c.minimum_window_packets, c.maximum_window_packets);
     c.additive_increase_packets = std::clamp<std::uint64_t>(c.additive_increase_packets, 1, 64);
-    c.additive_increase_interval = std::clamp(c.additive_increase_interval, kMinRound,
-                                              Duration{std::chrono::seconds{10}});
+    c.additive_increase_interval =
+        std::clamp(c.additive_increase_interval, kMinRound, Duration{std::chrono::seconds{10}});
     c.heavy_loss_permille = std::clamp<std::uint32_t>(c.heavy_loss_permille, 1, 1000);
     c.queue_delay_divisor = std::max<std::uint32_t>(c.queue_delay_divisor, 1);
     c.queue_delay_max = std::max(c.queue_delay_max, c.queue_delay_min);
@@ -61,7 +61,8 @@ CongestionController::CongestionController(CongestionConfig config) : config_(co
         std::clamp<std::uint32_t>(c.slow_start_pacing_gain_permille, 1000, 10'000);
     c.avoidance_pacing_gain_permille =
         std::clamp<std::uint32_t>(c.avoidance_pacing_gain_permille, 1000, 10'000);
-    c.pacing_burst = std::clamp(c.pacing_burst, Duration::zero(), Duration{std::chrono::seconds{1}});
+    c.pacing_burst =
+        std::clamp(c.pacing_burst, Duration::zero(), Duration{std::chrono::seconds{1}});
     c.pacing_burst_packets = std::clamp<std::uint64_t>(c.pacing_burst_packets, 1, 1024);
     c.outstanding_limit_windows = std::clamp<std::uint64_t>(c.outstanding_limit_windows, 1, 1024);
     reset();
@@ -85,6 +86,8 @@ void CongestionController::reset() {
     has_rtt_ = false;
     last_ack_ = Instant{};
     has_ack_ = false;
+    used_window_at_ = Instant{};
+    has_used_window_ = false;
     log_.reset();
     log_capacity_ = log_head_ = log_size_ = 0;
     log_bytes_ = 0;
@@ -144,20 +147,6 @@ void CongestionController::log_send(Instant now, std::uint64_t bytes) {
     log_[(log_head_ + log_size_) % log_capacity_] = SendRecord{now, bytes};
     ++log_size_;
     log_bytes_ += bytes;
-}
-
-void CongestionController::forget_oldest(std::uint64_t bytes) {
-    while (bytes > 0 && log_size_ > 0) {
-        SendRecord& r = log_[log_head_];
-        const std::uint64_t take = std::min(bytes, r.bytes);
-        r.bytes -= take;
-        log_bytes_ -= take;
-        bytes -= take;
-        if (r.bytes == 0) {
-            log_head_ = (log_head_ + 1) % log_capacity_;
-            --log_size_;
-        }
-    }
 }
 
 std::uint64_t CongestionController::bytes_in_flight(Instant now) {
@@ -240,6 +229,10 @@ void CongestionController::on_packet_sent(Instant now, std::uint64_t bytes) {
     bytes = std::min<std::uint64_t>(bytes, std::uint64_t{1} << 32U);
     round_sent_ += bytes;
     log_send(now, bytes);
+    if (log_bytes_ >= cwnd_ / 2) {
+        used_window_at_ = now;
+        has_used_window_ = true;
+    }
     if (pacing_rate_ == 0) {
         return;
     }
@@ -247,10 +240,10 @@ void CongestionController::on_packet_sent(Instant now, std::uint64_t bytes) {
     const std::uint64_t burst_bytes =
         std::max(config_.pacing_burst_packets * config_.max_datagram_size,
                  bytes_in(pacing_rate_, burst_window));
-    const std::uint64_t burst_ns = std::min<std::uint64_t>(
-        std::min<std::uint64_t>(burst_bytes, std::uint64_t{1} << 32U) * kNanosPerSecond /
-            pacing_rate_,
-        kNanosPerSecond);
+    const std::uint64_t burst_ns =
+        std::min<std::uint64_t>(std::min<std::uint64_t>(burst_bytes, std::uint64_t{1} << 32U) *
+                                    kNanosPerSecond / pacing_rate_,
+                                kNanosPerSecond);
     pace_time_ = std::max(pace_time_, now - Duration{static_cast<Duration::rep>(burst_ns)});
     pace_time_ += Duration{static_cast<Duration::rep>(bytes * kNanosPerSecond / pacing_rate_)};
 }
@@ -274,8 +267,7 @@ std::uint64_t CongestionController::pacing_budget(Instant now) const {
     return std::max(bytes_in(pacing_rate_, idle_ns), config_.max_datagram_size);
 }
 
-void CongestionController::on_ack(Instant now, std::uint64_t bytes_acked,
-                                  const RttEstimator& rtt) {
+void CongestionController::on_ack(Instant now, std::uint64_t bytes_acked, const RttEstimator& rtt) {
     has_rtt_ = rtt.has_samples();
     srtt_ = rtt.srtt();
     min_rtt_ = rtt.min_rtt();
@@ -284,10 +276,9 @@ void CongestionController::on_ack(Instant now, std::uint64_t bytes_acked,
         samples_seen_ = rtt.sample_count();
         round_min_now_ = std::min(round_min_now_, rtt.latest());
     }
-    // Application-limited senders learn nothing about the path: no growth.
-    const bool window_limited = bytes_in_flight(now) >= cwnd_ / 2;
-    // Acknowledged bytes left the network; acknowledgements mostly cover the oldest sends.
-    forget_oldest(bytes_acked);
+    // Application-limited senders learn nothing about the path: grow only if at least half
+    // the window was in flight at some send during the last round trip.
+    const bool window_limited = has_used_window_ && now - used_window_at_ <= 2 * round_length();
     if (has_ack_ && window_limited && now > last_ack_) {
         const Duration gap = std::min(now - last_ack_, kMaxAckGap);
         ack_gap_ = ((7 * ack_gap_) + gap) / 8;
@@ -295,16 +286,13 @@ void CongestionController::on_ack(Instant now, std::uint64_t bytes_acked,
     last_ack_ = now;
     has_ack_ = true;
     if (window_limited && bytes_acked > 0) {
-        const std::uint64_t max_window =
-            config_.maximum_window_packets * config_.max_datagram_size;
+        const std::uint64_t max_window = config_.maximum_window_packets * config_.max_datagram_size;
         if (in_slow_start()) {
             cwnd_ = std::min(cwnd_ + bytes_acked, max_window);
         } else {
             // `increase` packets per window of acknowledged bytes, i.e. per round trip.
-            const auto rounds = static_cast<std::uint64_t>(
-                std::min<Duration::rep>(recent_rtt().count(), std::chrono::nanoseconds{
-                                                                  std::chrono::seconds{60}}
-                                                                  .count()));
+            const auto rounds = static_cast<std::uint64_t>(std::min<Duration::rep>(
+                recent_rtt().count(), std::chrono::nanoseconds{std::chrono::seconds{60}}.count()));
             const auto interval =
                 static_cast<std::uint64_t>(config_.additive_increase_interval.count());
             const std::uint64_t increase =
@@ -324,8 +312,6 @@ void CongestionController::on_loss(Instant now, std::uint64_t lost_bytes,
     end_round_if_due(now);
     lost_bytes = std::min<std::uint64_t>(lost_bytes, std::uint64_t{1} << 40U);
     round_lost_ += lost_bytes;
-    prune(now);
-    forget_oldest(lost_bytes);
     if (has_cut_ && newest_lost_sent <= recovery_start_) {
         return;  // this episode already cut the window
     }
@@ -342,8 +328,8 @@ void CongestionController::on_loss(Instant now, std::uint64_t lost_bytes,
                                ack_gap_;
     const bool queued = has_rtt_ && !in_slow_start() && queue_delay() >= threshold;
     if (heavy || queued) {
-        cut(now, in_slow_start() ? config_.slow_start_beta_permille
-                                 : config_.congestion_beta_permille);
+        cut(now,
+            in_slow_start() ? config_.slow_start_beta_permille : config_.congestion_beta_permille);
     } else {
         tolerated_loss_bytes_ += lost_bytes;
     }

@@ -80,7 +80,7 @@ struct CongestionConfig {
 /// acknowledgement covered it (see bytes_in_flight()), because the REQUEST format cannot
 /// acknowledge every received packet.
 class CongestionController {
-public:
+  public:
     /// A controller in slow start with the initial window, unpaced until an RTT sample exists.
     /// Allocates nothing until the first on_packet_sent().
     explicit CongestionController(CongestionConfig config = {});
@@ -109,8 +109,10 @@ public:
     /// unblocks the cumulative acknowledgement).
     [[nodiscard]] bool can_resend(Instant now) { return bytes_in_flight(now) < cwnd_; }
     /// Estimated bytes in the network: bytes sent during the last
-    /// recent_rtt + max(ack gap, recent_rtt / 4, 1 ms) (1 s before any RTT sample), minus
-    /// bytes acknowledged or reported lost since (taken from the oldest sends).
+    /// recent_rtt + max(ack gap, recent_rtt / 4, 1 ms) (1 s before any RTT sample). Time
+    /// alone retires a send, acknowledged or not: the window therefore limits the sending
+    /// rate to about window / (1.25 RTT), and the additive increase finds the window that
+    /// fills the path.
     [[nodiscard]] std::uint64_t bytes_in_flight(Instant now);
     /// Earliest instant the next packet may leave under pacing (`now` when it may go now).
     [[nodiscard]] Instant next_send_time(Instant now) const;
@@ -154,7 +156,7 @@ public:
     /// Back to the initial state (e.g. after a path change).
     void reset();
 
-private:
+  private:
     struct SendRecord {
         Instant at;
         std::uint64_t bytes;
@@ -164,7 +166,6 @@ private:
     [[nodiscard]] Duration round_length() const;
     void prune(Instant now);
     void log_send(Instant now, std::uint64_t bytes);
-    void forget_oldest(std::uint64_t bytes);
     void end_round_if_due(Instant now);
     void update_pacing_rate();
     void cut(Instant now, std::uint64_t keep_permille);
@@ -194,6 +195,8 @@ private:
     bool has_rtt_ = false;
     Instant last_ack_{};
     bool has_ack_ = false;
+    Instant used_window_at_{};  // last send with at least half the window in flight
+    bool has_used_window_ = false;
     Duration ack_gap_{};
     // Send log (ring) for the in-flight estimate.
     std::unique_ptr<SendRecord[]> log_;

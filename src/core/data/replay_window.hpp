@@ -11,6 +11,7 @@
 // first set(). Callers wanting the full decryptable range construct it with 65536 bits (8 KiB).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -20,7 +21,7 @@ namespace netcrypto::data {
 /// check() is pure so it can run before the decryption cost; set() records a counter once the
 /// packet authenticated.
 class ReplayWindow {
-public:
+  public:
     /// Default bitmap size in bits (window() = bits - 64).
     static constexpr std::uint32_t kDefaultBits = 8192;
 
@@ -56,7 +57,7 @@ public:
     /// Forgets everything (e.g. when a new handshake resets the peer's base nonce).
     void reset();
 
-private:
+  private:
     [[nodiscard]] std::uint64_t& word(std::uint64_t counter) {
         return words_[(counter >> 6U) & (words_count_ - 1)];
     }

@@ -45,9 +45,9 @@ tl::expected<std::span<const std::uint8_t>, RequestError> request_holes(
 
 /// One decoded hole byte: a run of acknowledged numbers, then possibly one requested number.
 struct RequestStep {
-    PacketNumber acked_first = 0;     ///< first number of the acknowledged run
-    std::uint32_t acked_count = 0;    ///< length of the acknowledged run (0..255)
-    bool requested = false;           ///< whether `requested_number` is asked for
+    PacketNumber acked_first = 0;       ///< first number of the acknowledged run
+    std::uint32_t acked_count = 0;      ///< length of the acknowledged run (0..255)
+    bool requested = false;             ///< whether `requested_number` is asked for
     PacketNumber requested_number = 0;  ///< acked_first + acked_count when `requested`
 };
 
@@ -61,14 +61,14 @@ struct RequestStep {
 /// non-zero byte is matched before the counter reaches 255. Every byte string is therefore a
 /// valid hole encoding; only the id byte can be wrong (see request_holes).
 class RequestDecoder {
-public:
+  public:
     /// Decodes `holes` (the message without its id byte) for numbers in [base, limit).
     RequestDecoder(std::span<const std::uint8_t> holes, PacketNumber base, PacketNumber limit);
 
     /// The next step, or nullopt when the bytes or the number range are exhausted.
     std::optional<RequestStep> next();
 
-private:
+  private:
     std::span<const std::uint8_t> holes_;
     std::size_t pos_ = 0;
     PacketNumber next_number_ = 0;
@@ -78,8 +78,8 @@ private:
 /// Calls `visit(PacketNumber, Decision)` for every number described by `holes`, in increasing
 /// order, for numbers in [base, limit).
 template <class Visitor>
-void for_each_decision(std::span<const std::uint8_t> holes, PacketNumber base,
-                       PacketNumber limit, Visitor&& visit) {
+void for_each_decision(std::span<const std::uint8_t> holes, PacketNumber base, PacketNumber limit,
+                       Visitor&& visit) {
     RequestDecoder decoder(holes, base, limit);
     while (const auto step = decoder.next()) {
         for (std::uint32_t i = 0; i < step->acked_count; ++i) {
@@ -95,7 +95,7 @@ void for_each_decision(std::span<const std::uint8_t> holes, PacketNumber base,
 /// receive start), writing into a caller buffer; the result is truncated at
 /// min(out.size(), kMaxMessageSize) bytes exactly like c-toxcore truncates its own.
 class RequestEncoder {
-public:
+  public:
     /// Starts a message in `out` (writes the id byte when `out` is not empty).
     explicit RequestEncoder(std::span<std::uint8_t> out);
 
@@ -113,7 +113,7 @@ public:
     /// True when no further byte fits.
     [[nodiscard]] bool full() const { return len_ >= cap_; }
 
-private:
+  private:
     bool emit(std::uint8_t b);
 
     std::span<std::uint8_t> out_;

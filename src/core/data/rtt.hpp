@@ -24,7 +24,7 @@ struct RttConfig {
 /// Smoothed RTT, RTT variance and retransmission timeout per RFC 6298 (alpha 1/8, beta 1/4,
 /// K 4), plus the minimum and latest samples. Integer arithmetic on nanoseconds.
 class RttEstimator {
-public:
+  public:
     /// An estimator reporting `config.initial` until the first sample.
     explicit RttEstimator(RttConfig config = {});
 
@@ -48,7 +48,7 @@ public:
     /// Forgets min_rtt (sets it to the latest sample), e.g. after a path change.
     void reset_min_rtt() { min_rtt_ = latest_; }
 
-private:
+  private:
     RttConfig config_;
     Duration srtt_;
     Duration rttvar_;

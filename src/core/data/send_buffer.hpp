@@ -99,7 +99,7 @@ struct SendEntry {
 /// wrap-around, so push() may report kFull slightly before buffered_bytes() reaches
 /// max_bytes.
 class SendBuffer {
-public:
+  public:
     /// Default byte budget.
     static constexpr std::size_t kDefaultMaxBytes = std::size_t{8} << 20U;
 
@@ -178,7 +178,7 @@ public:
     /// Frees all storage if nothing is held in [start, end); call from an idle timer.
     void trim();
 
-private:
+  private:
     struct Slot {
         Instant last_sent{};
         std::uint32_t offset = 0;
