@@ -8,6 +8,10 @@
 //   peer 3: connected to E, E accepted, data flowed                     -> E: Established
 //   peer 4: connected to E, request left pending (not accepted)
 //
+// Then two peers "restart" with a new DHT key and connect to E again; their handshakes are
+// withheld: peer 1 from its old (bound) address (spec §4.9 a: E restarts that connection) and
+// peer 3 from a new port (spec §4.4 b: E replaces the established connection).
+//
 // record() runs that conversation once (with the peers' crypto) and keeps (a) every input E got,
 // as a replayable script, and (b) the withheld packets plus a few more valid ones each peer
 // could send next ("extras"): valid, decryptable packets for the fuzzer to start from and mutate.
@@ -111,6 +115,7 @@ namespace detail {
 struct Peer {
     std::unique_ptr<SeededRng> rng;
     std::optional<Endpoint> endpoint;
+    Address address;
 };
 
 /// A zero-latency network of E and the peers that records E's inputs.
@@ -129,7 +134,7 @@ class Net {
             while (auto t = server_.endpoint->poll_transmit(now, buf)) {
                 any = true;
                 for (std::size_t i = 0; i < kPeers; ++i) {
-                    if (t->destination == peer_address(i)) {
+                    if (t->destination == peers_[i].address) {
                         peers_[i].endpoint->handle_datagram(now, server_address(),
                                                             std::span(buf).first(t->size));
                     }
@@ -175,13 +180,16 @@ inline Recording record() {
     Server server;
     Endpoint& e = *server.endpoint;
     std::array<detail::Peer, kPeers> peers;
+    std::array<KeyPair, kPeers> long_term;
+    EndpointConfig peer_config;
+    peer_config.accept_all = true;
     for (std::size_t i = 0; i < kPeers; ++i) {
         peers[i].rng = std::make_unique<SeededRng>(kServerSeed + 1 + i);
-        KeyPair real = KeyPair::generate(*peers[i].rng);
+        peers[i].address = peer_address(i);
+        long_term[i] = KeyPair::generate(*peers[i].rng);
         KeyPair dht = KeyPair::generate(*peers[i].rng);
-        EndpointConfig c;
-        c.accept_all = true;
-        peers[i].endpoint.emplace(std::move(real), std::move(dht), *peers[i].rng, start_time(), c);
+        peers[i].endpoint.emplace(long_term[i], std::move(dht), *peers[i].rng, start_time(),
+                                  peer_config);
         rec.peer_keys[i] = peers[i].endpoint->public_key();
         rec.peer_dht_keys[i] = peers[i].endpoint->dht_public_key();
     }
@@ -235,6 +243,20 @@ inline Recording record() {
     if (const auto at2 = peers[2].endpoint->find(e.public_key())) {
         (void)peers[2].endpoint->close(now, *at2);  // a KILL in NotConfirmed
         net.pump(now, always);
+    }
+
+    // Peers 1 and 3 restart with a new DHT key (peer 3 also on a new port) and dial E again:
+    // their cookie requests reach E (part of the script), their handshakes are withheld.
+    const std::array<std::pair<std::size_t, Address>, 2> restarts{
+        {{1, peer_address(1)}, {3, Address::ipv4(10, 0, 0, 14, 40000)}}};
+    for (const auto& [i, address] : restarts) {
+        now += 10ms;
+        peers[i].endpoint.reset();
+        peers[i].address = address;
+        KeyPair dht = KeyPair::generate(*peers[i].rng);
+        peers[i].endpoint.emplace(long_term[i], std::move(dht), *peers[i].rng, now, peer_config);
+        (void)peers[i].endpoint->connect(now, e.public_key(), e.dht_public_key(), server_address());
+        net.pump(now, [&](std::size_t, const Bytes& b) { return type_of(b) != 0x18; });
     }
     rec.end = now;
     return rec;

@@ -10,6 +10,10 @@
 #   scripts/fuzz.sh corpus [SECONDS]      regenerate fuzz/corpus/: seeds (netcrypto_fuzz_seeds),
 #                                         grow each target for SECONDS (default 60), minimise with
 #                                         -merge=1 (review and commit the result)
+#   scripts/fuzz.sh identity TARGET SECONDS  like run, in build-fuzz-identity/ with the cipher
+#                                         replaced by an identity transform
+#                                         (-DNETCRYPTO_FUZZ_IDENTITY_CRYPTO=ON) so mutated packets
+#                                         reach deep states; never installable
 #   scripts/fuzz.sh list                  the target names
 # Crash inputs are written to fuzz/artifacts/ (ignored by git).
 set -euo pipefail
@@ -43,7 +47,8 @@ build_fuzzers() {
     pick_compiler
     CC=$CC CXX=$CXX cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DNETCRYPTO_FUZZ=ON -DNETCRYPTO_SANITIZE=ON -DNETCRYPTO_BUILD_TESTS=OFF \
-        -DNETCRYPTO_BUILD_BENCH=OFF -DNETCRYPTO_BUILD_CLI=OFF >/dev/null
+        -DNETCRYPTO_BUILD_BENCH=OFF -DNETCRYPTO_BUILD_CLI=OFF \
+        -DNETCRYPTO_FUZZ_IDENTITY_CRYPTO="${IDENTITY_CRYPTO:-OFF}" >/dev/null
     cmake --build "$build_dir" -j"$jobs" --target fuzzers
 }
 
@@ -107,6 +112,14 @@ run)
     [[ $# -eq 3 ]] || die "usage: scripts/fuzz.sh run TARGET SECONDS"
     is_target "$2" || die "unknown target '$2' (scripts/fuzz.sh list)"
     build_fuzzers
+    # shellcheck disable=SC2046
+    run_target "$2" "$3" "$build_dir/corpus/$2" $(committed "$2")
+    ;;
+identity)
+    [[ $# -eq 3 ]] || die "usage: scripts/fuzz.sh identity TARGET SECONDS"
+    is_target "$2" || die "unknown target '$2' (scripts/fuzz.sh list)"
+    build_dir=build-fuzz-identity
+    IDENTITY_CRYPTO=ON build_fuzzers
     # shellcheck disable=SC2046
     run_target "$2" "$3" "$build_dir/corpus/$2" $(committed "$2")
     ;;

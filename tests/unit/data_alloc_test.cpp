@@ -31,9 +31,13 @@ void* operator new(std::size_t size) {
     throw std::bad_alloc();
 }
 
+// The replacement pairs malloc with free on purpose; GCC's heuristic cannot see that.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void* p) noexcept { std::free(p); }
 
 void operator delete(void* p, std::size_t /*size*/) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace netcrypto::data {
 namespace {

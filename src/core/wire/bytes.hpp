@@ -51,7 +51,8 @@ class ByteReader {
         return true;
     }
 
-    /// A view of the next `n` bytes (consumed), or an empty span and false when short.
+    /// A view of the next `n` bytes (consumed); false (nothing consumed, `out` untouched) when
+    /// fewer remain.
     [[nodiscard]] bool view(std::size_t n, std::span<const std::uint8_t>& out) {
         if (n > remaining()) return false;
         out = data_.subspan(pos_, n);
