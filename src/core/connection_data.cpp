@@ -320,6 +320,9 @@ void Connection::establish(Services& s, Instant now) {
     session_keys_.reset();  // the session secret is no longer needed: wipe it
     last_received_ = now;
     set_status(s, Status::kNotConfirmed, Status::kEstablished);
+    // Confirm the peer at once: if our earlier REQUEST reached it before our handshake (and was
+    // dropped), it would otherwise wait for the next periodic one.
+    send_request(s, now);
 }
 
 void Connection::handle_ack(Services& s, Instant now, std::uint32_t ack) {

@@ -14,6 +14,7 @@
 //   stream_lossy_relay  the same through an in-process UDP relay with 10 % loss + reordering
 //   ctox_initiates      after our KILL, c-toxcore reconnects to us; we accept; messages
 //   lossy_packets       lossy packets (ids 200+) each way: delivered or dropped, never corrupted
+//   lossy_packets_relay the same through the lossy relay (some are dropped)
 //   restart_new_key     we restart with a new DHT key and port; c-toxcore accepts the new
 //                       session and sends KILL to the old address
 //   keepalive           a 40 s idle session stays up on both sides
@@ -804,7 +805,10 @@ std::pair<ConnectionId, double> connect_and_establish(World& w, Peer& p, const H
     require(est != nullptr, "our connection reached Established (not Closed)");
     const double ms = ms_between(t0, est->at);
     const auto path = p.transitions(*id);
-    log("[", p.label(), "] #", id->value, " status path ", status_list(path), " in ", ms, " ms");
+    const StatusRecord* hs = p.reached(*id, Status::kHandshakeSending);
+    log("[", p.label(), "] #", id->value, " status path ", status_list(path), " in ", ms,
+        " ms (cookie request→response ", hs != nullptr ? ms_between(t0, hs->at) : -1.0,
+        " ms, handshake→Established ", hs != nullptr ? ms_between(hs->at, est->at) : -1.0, " ms)");
     require(path == kInitiatorPath,
             cat("status path CookieRequesting→HandshakeSending→NotConfirmed→Established (got ",
                 status_list(path), ")"));
@@ -950,6 +954,7 @@ void scenario_stream(const Options& o, bool relay) {
             return p.status(id) != Status::kEstablished;
         },
         limit, "both 8 MiB streams to complete");
+    require(!h.eof(), "the harness is still running");
     require(p.status(id) == Status::kEstablished, "our connection stayed Established");
     require(our_rx_done && ctox_rx_done, "both streams completed");
 
@@ -978,6 +983,18 @@ void scenario_stream(const Options& o, bool relay) {
         " MiB/s), SHA-256 equal both ways; c-toxcore blocked_attempts ",
         ss.value("blocked_attempts", -1), "; our retransmissions ", info->stats.retransmissions,
         ", lossless sent ", info->stats.lossless_sent);
+    {
+        const EndpointStats& es = p.endpoint().stats();
+        std::ostringstream drops;
+        for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+            if (es.dropped[i] > 0) {
+                drops << " " << to_string(static_cast<DropReason>(i)) << "=" << es.dropped[i];
+            }
+        }
+        log("ours: data packets received ", es.data_packets_received, ", REQUESTs sent ",
+            info->stats.requests_sent, ", REQUESTs received ", info->stats.requests_received,
+            ", drops:", drops.str().empty() ? " none" : drops.str());
+    }
     if (r) {
         log("relay us→c-toxcore: received ", r->to_ctox().received, ", dropped ",
             r->to_ctox().dropped, ", delayed ", r->to_ctox().delayed, ", send errors ",
@@ -1058,14 +1075,20 @@ void scenario_ctox_initiates(const Options& o) {
 }
 
 /// 4. Lossy packets (ids 200..254) each way: each one arrives intact or not at all.
-void scenario_lossy(const Options& o) {
+void scenario_lossy(const Options& o, bool relay) {
     SodiumRng rng;
     Peer p(KeyPair::generate(rng), {}, "ours");
     World w(o, "ctox");
     const HarnessInfo hi = w.start_harness(p);
+    std::unique_ptr<Relay> r;
+    Address to = hi.address();
+    if (relay) {
+        r = std::make_unique<Relay>(p.loop(), p.local(), hi.address(), 0.10, 0.20, o.seed);
+        to = r->address();
+    }
     const std::size_t m0 = w.harness().mark();
-    auto [id, ms] = connect_and_establish(w, p, hi, hi.address());
-    wait_ctox_udp(w, m0);
+    auto [id, ms] = connect_and_establish(w, p, hi, to, relay ? 30s : 10s);
+    wait_ctox_udp(w, m0, relay ? 30s : 10s);
     auto& h = w.harness();
 
     constexpr int kCount = 120;
@@ -1096,8 +1119,8 @@ void scenario_lossy(const Options& o) {
     for (int k = 0; k < kCount; ++k) {
         const auto a = make('N', k);
         ours_sent[to_hex(a)] = k;
-        auto r = p.endpoint().send_lossy(runtime::monotonic_now(), id, a);
-        require(r.has_value(), "Endpoint::send_lossy");
+        auto sent = p.endpoint().send_lossy(runtime::monotonic_now(), id, a);
+        require(sent.has_value(), "Endpoint::send_lossy");
         const auto b = make('C', k);
         theirs_sent[to_hex(b)] = k;
         h.send(cat("send_lossy 0 ", to_hex(b)));
@@ -1112,7 +1135,6 @@ void scenario_lossy(const Options& o) {
     w.run_for(300ms);
 
     // c-toxcore's side: every lossy_packet must be exactly one of ours.
-    std::size_t ctox_ok = 0;
     std::set<int> ctox_seen;
     std::size_t ctox_dup = 0;
     for (std::size_t i = m; i < h.events().size(); ++i) {
@@ -1130,7 +1152,6 @@ void scenario_lossy(const Options& o) {
                     j.value<std::size_t>("len", 0) == data.size() / 2,
                 "lossy_packet id and len match");
         if (!ctox_seen.insert(it->second).second) ++ctox_dup;
-        ++ctox_ok;
     }
     // Our side.
     std::set<int> ours_seen;
@@ -1145,14 +1166,12 @@ void scenario_lossy(const Options& o) {
         " duplicates); c-toxcore→us: ", ours_seen.size(), " / ", kCount, " distinct delivered (",
         our_dup, " duplicates)");
     require(!ctox_seen.empty() && !ours_seen.empty(), "lossy packets got through both ways");
-    require(ctox_seen.contains(0) || ctox_seen.contains(1) || ctox_seen.size() > 2,
-            "sizes from 1 to 1373 bytes");
     require(p.status(id) == Status::kEstablished, "still Established");
     // Lossless traffic is unaffected.
     exchange_messages(w, p, id, "after lossy");
-    log("RESULT lossy_packets: us→c-toxcore ", ctox_seen.size(), "/", kCount, ", c-toxcore→us ",
-        ours_seen.size(), "/", kCount, ", 0 corrupted, duplicates ", ctox_dup, "/", our_dup);
-    (void)ctox_ok;
+    log("RESULT ", relay ? "lossy_packets_relay" : "lossy_packets", ": us→c-toxcore ",
+        ctox_seen.size(), "/", kCount, ", c-toxcore→us ", ours_seen.size(), "/", kCount,
+        ", 0 corrupted, duplicates ", ctox_dup, "/", our_dup);
     w.finish_harness();
 }
 
@@ -1305,6 +1324,7 @@ void scenario_peer_silent(const Options& o) {
 int usage() {
     std::cerr << "usage: interop_driver "
                  "{connect|stream_direct|stream_lossy_relay|ctox_initiates|lossy_packets|"
+                 "lossy_packets_relay|"
                  "restart_new_key|keepalive|peer_silent} --harness PATH [--runs N] "
                  "[--stream-bytes N] [--seed N]\n";
     return 2;
@@ -1356,7 +1376,8 @@ int main(int argc, char** argv) {
         {"stream_direct", [&] { scenario_stream(o, false); }},
         {"stream_lossy_relay", [&] { scenario_stream(o, true); }},
         {"ctox_initiates", [&] { scenario_ctox_initiates(o); }},
-        {"lossy_packets", [&] { scenario_lossy(o); }},
+        {"lossy_packets", [&] { scenario_lossy(o, false); }},
+        {"lossy_packets_relay", [&] { scenario_lossy(o, true); }},
         {"restart_new_key", [&] { scenario_restart(o); }},
         {"keepalive", [&] { scenario_keepalive(o); }},
         {"peer_silent", [&] { scenario_peer_silent(o); }},

@@ -78,8 +78,10 @@ void EndpointNode::pump_events(Instant now) {
     for (int i = 0; i < 100000; ++i) {
         auto e = endpoint_.poll_event();
         if (!e) break;
-        events.push_back(*e);
-        event_times.push_back(now);
+        if (record_events) {
+            events.push_back(*e);
+            event_times.push_back(now);
+        }
         if (e->kind == Event::Kind::kStatus) transitions.push_back(transition_name(*e));
         if (e->kind == Event::Kind::kIncoming) {
             if (accept_incoming) {

@@ -54,6 +54,9 @@ class EndpointNode final : public Node {
     bool reject_incoming = false;
     /// Read data when readable (false simulates an application that stopped reading).
     bool read_enabled = true;
+    /// Append polled events to `events` / `event_times` (off for long transfers whose heap
+    /// is measured: kAcked events would pile up).
+    bool record_events = true;
 
     /// The current status of the connection to `peer`, or kClosed if none.
     [[nodiscard]] Status status_of(const PublicKey& peer) const;

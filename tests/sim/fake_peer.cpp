@@ -85,6 +85,7 @@ bool FakePeer::take_handshake(Instant now, const PublicKey& peer_key,
     crypto::SharedKey session;
     if (!session.precompute(hs->peer_session_pk, session_.secret_key)) return false;
     session_shared_ = session;
+    recv_nonce_ = hs->peer_base_nonce;
     return true;
 }
 
@@ -103,6 +104,23 @@ Bytes FakePeer::data(std::span<const std::uint8_t> message, std::uint32_t ack,
     }
     send_nonce_.increment();
     return out;
+}
+
+std::optional<FakePeer::OpenedData> FakePeer::open_data(std::span<const std::uint8_t> packet) {
+    if (!session_shared_) return std::nullopt;
+    auto view = wire::decode_data_packet(packet);
+    if (!view) return std::nullopt;
+    const auto diff = static_cast<std::uint16_t>(view->nonce_low - recv_nonce_.low16());
+    crypto::Nonce nonce = recv_nonce_;
+    nonce.add(diff);
+    std::array<std::uint8_t, wire::kMaxDataPlainSize> plain{};
+    const auto out = std::span<std::uint8_t>(plain).first(view->encrypted.size() - wire::kMacSize);
+    if (!crypto::open(*session_shared_, nonce, view->encrypted, out)) return std::nullopt;
+    if (diff > 2 * 21845) recv_nonce_.add(21845);
+    auto p = wire::decode_data_plain(out);
+    if (!p) return std::nullopt;
+    return OpenedData{p->buffer_start, p->packet_number,
+                      Bytes(p->message.begin(), p->message.end())};
 }
 
 // --- FakeNode ----------------------------------------------------------------------------------

@@ -54,6 +54,16 @@ class FakePeer {
     /// the given ack (buffer start) and packet number. Consumes one nonce.
     Bytes data(std::span<const std::uint8_t> message, std::uint32_t ack = 0,
                std::uint32_t number = 0);
+    /// Skips `n` nonces: the next data() uses a nonce `n` further on (nonce-window tests).
+    void skip_nonces(std::uint32_t n) { send_nonce_.add(n); }
+    /// A data packet from the endpoint of the session learnt by take_handshake, opened with the
+    /// receive-window rule of spec §5; nullopt when it does not authenticate.
+    struct OpenedData {
+        std::uint32_t ack = 0;     ///< buffer_start field
+        std::uint32_t number = 0;  ///< packet number (lossless) or the sender's send end
+        Bytes message;             ///< data id first
+    };
+    std::optional<OpenedData> open_data(std::span<const std::uint8_t> packet);
     /// Starts a new session (fresh session key pair and base nonce), as a restarted peer would.
     void new_session();
     /// Announces `pk` as our session key in later handshakes (e.g. a small-order point).
@@ -70,6 +80,7 @@ class FakePeer {
     KeyPair session_;
     crypto::Nonce base_nonce_;
     crypto::Nonce send_nonce_;
+    crypto::Nonce recv_nonce_;  ///< the endpoint's nonce window base (from its handshake)
     wire::EchoId echo_id_{};
     CookieJar jar_;
     std::optional<crypto::SharedKey> session_shared_;

@@ -22,6 +22,7 @@
 
 #include "core/connection.hpp"
 #include "sim/fake_peer.hpp"
+#include "sim/heap_counter.hpp"
 
 namespace {
 
@@ -106,6 +107,10 @@ void operator delete[](void* p, std::size_t /*n*/, std::align_val_t /*a*/) noexc
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+
+namespace netcrypto::sim {
+std::int64_t live_heap_bytes() { return g_live_bytes.load(std::memory_order_relaxed); }
+}  // namespace netcrypto::sim
 
 namespace netcrypto::sim {
 namespace {

@@ -240,9 +240,10 @@ Simulator::Link& Simulator::link(const Address& from, const Address& to) {
         std::uint64_t state = config_.seed;
         fold(state, from);
         fold(state, to);
-        it =
-            links_.emplace(std::pair{from, to}, Link{std::nullopt, Prng(state), {}, now_, {}, 0, 0})
-                .first;
+        it = links_
+                 .emplace(std::pair{from, to},
+                          Link{std::nullopt, Prng(state), {}, Fifo{now_, {}, 0, 0}, nullptr})
+                 .first;
     }
     return it->second;
 }
@@ -282,6 +283,12 @@ void Simulator::set_partition(NodeId a, NodeId b, bool partitioned) {
             }
         }
     }
+}
+
+void Simulator::share_bottleneck(const std::vector<std::pair<Address, Address>>& links) {
+    auto& fifo = shared_fifos_.emplace_back(std::make_unique<Fifo>());
+    fifo->busy_until = now_;
+    for (const auto& [from, to] : links) link(from, to).shared = fifo.get();
 }
 
 void Simulator::add_filter(Filter filter) { filters_.push_back(std::move(filter)); }
@@ -436,24 +443,29 @@ void Simulator::drop(Link& l, const Packet& packet, DropReason reason) {
 
 std::optional<Instant> Simulator::enqueue(Link& l, const LinkConfig& config, std::size_t size) {
     if (config.bandwidth_bps == 0) return now_;
+    Fifo& f = l.fifo();
     // Forget packets whose serialization has finished; what is left is the bottleneck queue.
-    while (l.queue_head < l.queue.size() && l.queue[l.queue_head].first <= now_) {
-        l.queued_bytes -= l.queue[l.queue_head].second;
-        ++l.queue_head;
+    while (f.queue_head < f.queue.size() && f.queue[f.queue_head].first <= now_) {
+        f.queued_bytes -= f.queue[f.queue_head].second;
+        ++f.queue_head;
     }
-    if (l.queue_head == l.queue.size()) {
-        l.queue.clear();
-        l.queue_head = 0;
+    if (f.queue_head == f.queue.size()) {
+        f.queue.clear();
+        f.queue_head = 0;
+    } else if (f.queue_head > 1024 && f.queue_head * 2 > f.queue.size()) {
+        // A link that never drains completely must not grow without bound.
+        f.queue.erase(f.queue.begin(), f.queue.begin() + static_cast<std::ptrdiff_t>(f.queue_head));
+        f.queue_head = 0;
     }
-    const std::size_t queued_packets = l.queue.size() - l.queue_head;
+    const std::size_t queued_packets = f.queue.size() - f.queue_head;
     if ((config.queue_limit_packets != 0 && queued_packets >= config.queue_limit_packets) ||
-        (config.queue_limit_bytes != 0 && l.queued_bytes + size > config.queue_limit_bytes)) {
+        (config.queue_limit_bytes != 0 && f.queued_bytes + size > config.queue_limit_bytes)) {
         return std::nullopt;
     }
-    l.busy_until = std::max(l.busy_until, now_) + serialization_time(size, config.bandwidth_bps);
-    l.queue.emplace_back(l.busy_until, size);
-    l.queued_bytes += size;
-    return l.busy_until;
+    f.busy_until = std::max(f.busy_until, now_) + serialization_time(size, config.bandwidth_bps);
+    f.queue.emplace_back(f.busy_until, size);
+    f.queued_bytes += size;
+    return f.busy_until;
 }
 
 void Simulator::schedule_copy(Link& l, const LinkConfig& config, const Packet& packet, NodeId dest,

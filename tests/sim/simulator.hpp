@@ -22,6 +22,7 @@
 #include <functional>
 #include <iosfwd>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -289,6 +290,13 @@ class Simulator {
     [[nodiscard]] LinkConfig link_config(const Address& from, const Address& to) const;
     /// Partitions (or heals) both directions between two nodes.
     void set_partition(NodeId a, NodeId b, bool partitioned);
+    /// Makes the directional links `links` (from, to) one shared bottleneck: they use a single
+    /// transmitter and FIFO queue, so a packet on any of them waits behind the packets of all
+    /// of them (e.g. two clients uploading to one server through the same access link). Each
+    /// link keeps its own config, loss draws and stats; the bandwidth and queue limits of the
+    /// link a packet is offered to apply, so give every member the same ones. A link can be in
+    /// one group; adding it again moves it to the new group.
+    void share_bottleneck(const std::vector<std::pair<Address, Address>>& links);
 
     /// Appends a filter applied to every packet sent from now on.
     void add_filter(Filter filter);
@@ -329,14 +337,20 @@ class Simulator {
     [[nodiscard]] std::string format_trace(std::size_t max_entries = 50) const;
 
   private:
-    struct Link {
-        std::optional<LinkConfig> config;  ///< nullopt: the simulator's default
-        Prng rng;
-        LinkStats stats;
+    /// A transmitter and its FIFO: owned by one link, or shared by a bottleneck group.
+    struct Fifo {
         Instant busy_until;                                  ///< transmitter free from here
         std::vector<std::pair<Instant, std::size_t>> queue;  ///< (serialized at, size), FIFO
         std::size_t queue_head = 0;
         std::size_t queued_bytes = 0;
+    };
+    struct Link {
+        std::optional<LinkConfig> config;  ///< nullopt: the simulator's default
+        Prng rng;
+        LinkStats stats;
+        Fifo own;                ///< this link's transmitter
+        Fifo* shared = nullptr;  ///< the group's transmitter (share_bottleneck), if any
+        [[nodiscard]] Fifo& fifo() { return shared != nullptr ? *shared : own; }
     };
     struct NodeSlot {
         Node* node = nullptr;
@@ -402,6 +416,7 @@ class Simulator {
     std::unordered_map<Address, NodeId> owner_;
     std::map<std::pair<Address, Address>, Link> links_;
     std::vector<Filter> filters_;
+    std::vector<std::unique_ptr<Fifo>> shared_fifos_;  ///< bottleneck groups (stable addresses)
     std::vector<TraceEntry> trace_;
     std::uint64_t digest_ = 0;
     std::optional<RunStatus> aborted_;  ///< sticky failure found while processing

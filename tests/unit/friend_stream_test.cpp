@@ -113,6 +113,7 @@ TEST(FriendStream, AliveRefusedByFullBufferIsRetriedNotLost) {
     msg[0] = 170;
     int queued = 0;
     while (l.a.send_lossless(l.now, id, msg)) ++queued;
+    while (l.a.send_lossless(l.now, id, std::span(msg).first(1))) ++queued;  // to the last byte
     ASSERT_GT(queued, 0);
     // ALIVE falls due while the buffer is full: it is refused by the endpoint.
     l.advance(9s, /*a_to_b=*/false);
@@ -123,29 +124,36 @@ TEST(FriendStream, AliveRefusedByFullBufferIsRetriedNotLost) {
     EXPECT_EQ(l.received.back(), kAlive) << "the overdue ALIVE was lost instead of retried";
 }
 
-TEST(FriendStream, StreamLeavesRoomForControlMessagesAndStartsWithSmallQueue) {
-    EndpointConfig cfg;
-    cfg.send_buffer_bytes = 64 * 1024;
-    Link l(cfg);
+TEST(FriendStream, StreamQueueStartsSmallAndGrowsWithAcks) {
+    Link l(EndpointConfig{});  // 8 MiB send buffer
     const ConnectionId id = establish(l);
-    std::vector<std::uint8_t> data(1 << 20, 0x5a);
-    // Nothing acknowledged yet on a fresh stream: at most stream_min_queue_packets queued.
+    std::vector<std::uint8_t> data(8 << 20, 0x5a);
+    // Nothing acknowledged yet: at most stream_min_queue_packets are queued, not 8 MiB.
     auto n = l.fa.send_stream(l.now, id, data);
     ASSERT_TRUE(n.has_value());
     EXPECT_GT(*n, 0U);
     EXPECT_LE(*n, FriendConfig{}.stream_min_queue_packets * kStreamChunk);
-    // Whatever the stream takes, a text message still fits behind it.
-    for (int i = 0; i < 50; ++i) (void)l.fa.send_stream(l.now, id, data);
-    EXPECT_TRUE(l.fa.send_message(l.now, id, "still fits").has_value());
     // Acknowledgements raise the budget: the stream moves on.
-    std::size_t total = 0;
+    std::size_t total = *n;
     for (int i = 0; i < 200; ++i) {
         l.advance(10ms);
-        auto m = l.fa.send_stream(l.now, id, data);
+        auto m = l.fa.send_stream(l.now, id, std::span(data).subspan(total % (4 << 20)));
         ASSERT_TRUE(m.has_value());
         total += *m;
     }
-    EXPECT_GT(total, 2 * FriendConfig{}.stream_min_queue_packets * kStreamChunk);
+    EXPECT_GT(total, 4 * FriendConfig{}.stream_min_queue_packets * kStreamChunk);
+}
+
+TEST(FriendStream, StreamLeavesRoomForMessages) {
+    EndpointConfig cfg;
+    cfg.send_buffer_bytes = 32 * 1024;  // the buffer, not the queue budget, is the limit
+    Link l(cfg);
+    const ConnectionId id = establish(l);
+    std::vector<std::uint8_t> data(1 << 20, 0x5a);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(l.fa.send_stream(l.now, id, data).has_value());
+    // The longest text message still fits behind the stream.
+    const std::string text(kMaxMessageSize - 1, 'x');
+    EXPECT_TRUE(l.fa.send_message(l.now, id, text).has_value());
 }
 
 }  // namespace
