@@ -42,6 +42,8 @@ fi
 transfer() {
     local name=$1 bytes=$2 loss=$3
     head -c "$bytes" /dev/urandom >"$WORK/src.bin"
+    # The listener truncates its log only once it runs: never read the previous run's.
+    rm -f "$WORK/listen.err" "$WORK/out.bin"
     "$NC" --json listen --key "$WORK/b.key" --bind 127.0.0.1:0 --allow "$pk_a" --once --loss "$loss" \
         >"$WORK/out.bin" 2>"$WORK/listen.err" &
     local lpid=$!
@@ -92,6 +94,7 @@ expect_fail "bad hex peer key" "must be 64 hex digits" "$NC" connect --key "$WOR
     --to 127.0.0.1:9 --peer xyz --peer-dht "$pk_b"
 expect_fail "bad address" "is not HOST:PORT" "$NC" connect --key "$WORK/a.key" \
     --to nowhere --peer "$pk_b" --peer-dht "$pk_b"
+rm -f "$WORK/busy.err"
 "$NC" --json listen --key "$WORK/b.key" --bind 127.0.0.1:0 >/dev/null 2>"$WORK/busy.err" &
 PIDS+=($!)
 wait_for "$WORK/busy.err" '"event":"ready"' 10 || bad "listen for port-in-use not ready"
