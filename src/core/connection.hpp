@@ -155,6 +155,8 @@ class Connection {
     void notify_readable(Services& s);
     [[nodiscard]] std::uint64_t in_flight_bytes() const;
     [[nodiscard]] Duration repair_interval() const;
+    [[nodiscard]] Duration ack_delay() const;
+    [[nodiscard]] std::optional<Duration> receiver_rtt() const;
     [[nodiscard]] Instant request_deadline(const EndpointConfig& cfg) const;
 
     ConnectionId id_;
@@ -186,6 +188,11 @@ class Connection {
     Instant last_lossless_at_{};              ///< when the last new lossless packet arrived
     std::uint32_t highest_received_end_ = 0;  ///< one past the highest lossless number received
     std::uint32_t unacked_received_ = 0;      ///< packets received/read since our last ack
+    // Receiver-side RTT (a pure receiver has no samples of its own): the time from the last
+    // REQUEST naming the head-of-line hole to that packet's arrival. Paces repeated REQUESTs.
+    data::RttEstimator repair_rtt_;
+    std::optional<std::uint32_t> repair_probe_;  ///< the hole being timed
+    Instant repair_probe_sent_{};                ///< last REQUEST that named it
     ConnectionStats stats_;
 };
 

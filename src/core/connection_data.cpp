@@ -10,7 +10,13 @@ namespace {
 
 /// A REQUEST goes out at once after this many new in-order lossless packets.
 constexpr std::uint32_t kAckEveryPackets = 8;
-/// ... and at the latest this long after the first packet it has not acknowledged yet.
+/// ... or after this many messages read while more are ready (see read_lossless).
+constexpr std::uint32_t kAckEveryReads = 64;
+/// ... and at the latest a quarter of our RTT estimate after the first packet it has not
+/// acknowledged yet, within these bounds (the upper one applies until an estimate exists). A
+/// fixed delay would dominate the sender's RTT samples on a fast path, and its window would
+/// shrink to what one delay carries.
+constexpr Duration kMinAckDelay = 100us;
 constexpr Duration kMaxAckDelay = 5ms;
 /// Bounds of the REQUEST repeat interval while something needs repair.
 constexpr Duration kMinRepairInterval = 5ms;
@@ -58,7 +64,7 @@ std::optional<Instant> Connection::next_deadline(const EndpointConfig& cfg) cons
 
 Instant Connection::request_deadline(const EndpointConfig& cfg) const {
     Instant t = last_request_ + cfg.request_interval;
-    if (unacked_received_ > 0) t = std::min(t, first_unacked_at_ + kMaxAckDelay);
+    if (unacked_received_ > 0) t = std::min(t, first_unacked_at_ + ack_delay());
     // While packets we know of are missing, keep asking for them about once per RTT (a lost
     // REQUEST or a lost resend must not cost a whole second). While our own data is
     // unacknowledged, do the same: the REQUEST's `num` tells the peer where our stream ends,
@@ -138,10 +144,15 @@ void Connection::send_request(Services& s, Instant now) {
     // Numbers past the highest one received are probably still in flight: ask for them only
     // once nothing new has arrived for a repair interval (then they are a lost tail).
     const bool tail_quiet = now - last_lossless_at_ >= repair_interval();
-    const std::size_t n =
-        recv_.encode_request(message, tail_quiet ? recv_.end() : highest_received_end_);
+    const std::uint32_t limit = tail_quiet ? recv_.end() : highest_received_end_;
+    const std::size_t n = recv_.encode_request(message, limit);
     transmit_data(s, send_.end(), std::span<const std::uint8_t>(message).first(n));
     last_request_ = now;
+    // Time the repair of the head-of-line hole (named by this REQUEST when it is missing).
+    if (recv_.start() != limit && !recv_.contains(recv_.start())) {
+        repair_probe_ = recv_.start();
+        repair_probe_sent_ = now;
+    }
     ++stats_.requests_sent;
     // The REQUEST timer doubles as the idle timer: give back buffer memory nobody uses.
     if (send_.held_count() == 0 && now - last_lossless_at_ > kIdleTrim) {
@@ -235,9 +246,15 @@ std::size_t Connection::read_lossless(Services& s, Instant now, std::span<std::u
     ++stats_.lossless_delivered;
     stats_.bytes_delivered += n;
     // Reading frees receive space: count it like a new packet for the ack schedule, so the
-    // sender learns about the freed window soon.
+    // sender learns about the freed window soon. An application reading a long in-order run
+    // (a repaired hole releases hundreds of messages) would otherwise send a REQUEST every
+    // few reads; acknowledge when it has read what was ready, or every kAckEveryReads.
     if (unacked_received_++ == 0) first_unacked_at_ = now;
-    if (unacked_received_ >= kAckEveryPackets && session() != nullptr) send_request(s, now);
+    const bool drained = !recv_.contains(recv_.start());
+    if (session() != nullptr && (unacked_received_ >= kAckEveryReads ||
+                                 (drained && unacked_received_ >= kAckEveryPackets))) {
+        send_request(s, now);
+    }
     return n;
 }
 
@@ -403,8 +420,23 @@ void Connection::handle_message(Services& s, Instant now, std::uint32_t number, 
     }
 }
 
+std::optional<Duration> Connection::receiver_rtt() const {
+    // Our own samples need our own lossless data; a pure receiver times its repairs instead.
+    std::optional<Duration> rtt;
+    if (rtt_.has_samples()) rtt = rtt_.srtt();
+    if (repair_rtt_.has_samples())
+        rtt = std::min(rtt.value_or(Duration::max()), repair_rtt_.srtt());
+    return rtt;
+}
+
 Duration Connection::repair_interval() const {
-    return std::clamp<Duration>(rtt_.srtt(), kMinRepairInterval, kMaxRepairInterval);
+    return std::clamp<Duration>(receiver_rtt().value_or(rtt_.srtt()), kMinRepairInterval,
+                                kMaxRepairInterval);
+}
+
+Duration Connection::ack_delay() const {
+    const auto rtt = receiver_rtt();
+    return rtt ? std::clamp<Duration>(*rtt / 4, kMinAckDelay, kMaxAckDelay) : kMaxAckDelay;
 }
 
 void Connection::receive_lossless(Services& s, Instant now, std::uint32_t number,
@@ -428,6 +460,11 @@ void Connection::receive_lossless(Services& s, Instant now, std::uint32_t number
     }
     if (!data::before(number, highest_received_end_)) highest_received_end_ = number + 1;
     last_lossless_at_ = now;
+    if (repair_probe_ && *repair_probe_ == number) {
+        // Measured from the latest REQUEST naming it: never longer than the real repair time.
+        repair_rtt_.on_sample(now - repair_probe_sent_);
+        repair_probe_.reset();
+    }
     if (recv_.contains(recv_.start())) notify_readable(s);
     if (unacked_received_++ == 0) first_unacked_at_ = now;
     // A gap (a packet beyond the next expected one) is reported at once, so the sender can

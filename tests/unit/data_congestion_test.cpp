@@ -2,6 +2,8 @@
 // estimate. (End-to-end goodput and fairness are checked in data_flow_test.cpp.)
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <deque>
 
 #include <gtest/gtest.h>
 
@@ -145,6 +147,94 @@ TEST(CongestionTest, LossWithAStandingQueueCutsTheWindow) {
     EXPECT_EQ(d.cc.window(), before * 7 / 10) << "same episode";
 }
 
+// A paced sender on a path that loses exactly every `loss_every`-th packet whatever the
+// rate (random loss, no queue): each packet is acknowledged one RTT after its send, or
+// reported lost a resend guard later, in send order, as REQUESTs would report them.
+struct LossyPath {
+    CongestionController cc;
+    RttEstimator estimator;
+    std::uint64_t loss_every;
+    Duration rtt = milliseconds{20};
+    Instant now = instant_from_ms(1000);
+    std::uint64_t counter = 0;
+    std::uint64_t sent = 0;
+    struct Feedback {
+        Instant at;
+        Instant sent_at;
+        bool lost;
+    };
+    std::deque<Feedback> pending;
+
+    explicit LossyPath(std::uint64_t every) : loss_every(every) {}
+
+    void run_for(Duration d) {
+        const Instant end = now + d;
+        for (; now < end; now += microseconds{50}) {
+            while (!pending.empty() && pending.front().at <= now) {
+                const Feedback f = pending.front();
+                pending.pop_front();
+                if (f.lost) {
+                    cc.on_loss(now, kMss, f.sent_at);
+                } else {
+                    estimator.on_sample(rtt);
+                    cc.on_ack(now, kMss, estimator);
+                }
+            }
+            while (cc.can_send(now, 0) && cc.next_send_time(now) <= now) {
+                cc.on_packet_sent(now, kMss);
+                ++sent;
+                const bool lost = ++counter % loss_every == 0;
+                pending.push_back({now + rtt, now, lost});
+            }
+        }
+    }
+};
+
+TEST(CongestionTest, HighRandomLossIsLearntAndDoesNotCollapseTheWindow) {
+    LossyPath p(5);  // 20 % of all packets, at any rate
+    p.run_for(std::chrono::seconds{3});
+    // The first seconds cut (nothing is known about the path yet); after a cut, once the
+    // queue would have drained and while the window is below its size at the cut, the loss
+    // rate is learnt.
+    EXPECT_NEAR(static_cast<double>(p.cc.loss_baseline_ppm()), 200'000.0, 50'000.0);
+    const std::uint64_t events = p.cc.congestion_events();
+    const std::uint64_t window = p.cc.window();
+    const std::uint64_t sent = p.sent;
+    p.run_for(std::chrono::seconds{2});
+    std::printf(
+        "[ congestion ] 20 %% random loss: baseline %.1f %%, %llu cuts in 3 s, %llu in the "
+        "next 2 s; window %llu -> %llu packets\n",
+        static_cast<double>(p.cc.loss_baseline_ppm()) / 1e4,
+        static_cast<unsigned long long>(events),
+        static_cast<unsigned long long>(p.cc.congestion_events() - events),
+        static_cast<unsigned long long>(window / kMss),
+        static_cast<unsigned long long>(p.cc.window() / kMss));
+    EXPECT_LE(p.cc.congestion_events(), events + 2) << "20 % is this path's normal";
+    EXPECT_GT(p.cc.window(), window) << "the window keeps growing";
+    EXPECT_GT(p.sent - sent, (sent * 2) / 3) << "no collapse: at least the earlier rate";
+    EXPECT_GT(p.cc.tolerated_loss_bytes(), 0U);
+}
+
+TEST(CongestionTest, LossWellAboveTheLearntRateCuts) {
+    LossyPath p(10);  // 10 %
+    p.run_for(std::chrono::seconds{3});
+    ASSERT_GT(p.cc.loss_baseline_ppm(), 50'000U);
+    const std::uint64_t events = p.cc.congestion_events();
+    p.loss_every = 2;  // the path now loses half the packets
+    p.run_for(milliseconds{200});
+    EXPECT_GT(p.cc.congestion_events(), events) << "50 % is far above the learnt 10 %";
+}
+
+TEST(CongestionTest, LossBeforeAnyCutIsNotLearnt) {
+    // A sender that never cut cannot tell its own overflow from the path's loss, so nothing
+    // is learnt: loss that grows with the window must still end in a cut.
+    LossyPath p(50);  // 2 %: below the 5 % margin, tolerated
+    p.run_for(milliseconds{300});
+    ASSERT_EQ(p.cc.congestion_events(), 0U);
+    EXPECT_EQ(p.cc.loss_baseline_ppm(), 0U);
+    EXPECT_GT(p.cc.tolerated_loss_bytes(), 0U);
+}
+
 TEST(CongestionTest, PacingSpreadsSendsOverTheRoundTrip) {
     Driver d;
     for (int i = 0; i < 4; ++i) {
@@ -203,8 +293,10 @@ TEST(CongestionTest, InFlightEstimateAgesOutAndTellsWhenTheWindowOpens) {
 TEST(CongestionTest, OutstandingFailsafeBlocksOnlyFirstSends) {
     CongestionController cc;
     const Instant t = instant_from_ms(1);
-    EXPECT_TRUE(cc.can_send(t, 4 * cc.window() - 1));
-    EXPECT_FALSE(cc.can_send(t, 4 * cc.window()));
+    // Four windows plus 256 packets (what a REQUEST may be unable to acknowledge).
+    const std::uint64_t limit = 4 * cc.window() + 256 * kMss;
+    EXPECT_TRUE(cc.can_send(t, limit - 1));
+    EXPECT_FALSE(cc.can_send(t, limit));
     EXPECT_TRUE(cc.can_resend(t));
 }
 

@@ -1,7 +1,8 @@
 // Sender-side congestion control for lossless data: a NewReno-style window in bytes (slow
 // start, additive increase, multiplicative decrease once per loss episode) that tells random
-// loss from congestion loss, with pacing in the spirit of RFC 9002. The algorithm, its
-// constants and the reasons for them are described in docs/congestion.md.
+// loss from congestion loss (a standing queue, or loss well above the loss rate the path was
+// seen to have when the sender could not be the cause), with pacing in the spirit of RFC 9002.
+// The algorithm, its constants and the reasons for them are described in docs/congestion.md.
 //
 // Integration sketch (per ESTABLISHED connection; all byte counts in datagram bytes):
 //   first send of an entry:  cc.can_send(now, outstanding) && cc.next_send_time(now) <= now
@@ -16,6 +17,7 @@
 // the per-packet overhead).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -44,8 +46,10 @@ struct CongestionConfig {
     std::uint64_t additive_increase_packets = 4;
     /// See additive_increase_packets.
     Duration additive_increase_interval = std::chrono::milliseconds{20};
-    /// A round trip losing more than this fraction of the packets sent is a heavy loss: it
-    /// ends slow start and, in congestion avoidance, cuts the window by congestion_beta.
+    /// Heavy loss: the reported packets (acknowledged or lost) of the recent loss windows lost
+    /// more than the learnt baseline plus this fraction, by three binomial standard
+    /// deviations. It ends slow start and, in congestion avoidance, cuts the window by
+    /// congestion_beta.
     std::uint32_t heavy_loss_permille = 50;
     /// Queueing delay that makes any loss a congestion signal: the recent minimum RTT exceeds
     /// the path minimum by min_rtt / queue_delay_divisor, clamped to [queue_delay_min,
@@ -72,6 +76,10 @@ struct CongestionConfig {
     /// this many windows. Received-but-unacknowledged packets after a hole count as
     /// outstanding (the REQUEST format cannot acknowledge them), hence the slack.
     std::uint64_t outstanding_limit_windows = 4;
+    /// ... plus this many packets: a REQUEST cannot acknowledge the up to 254 received packets
+    /// after the receiver's last hole, so a small window alone could block first sends
+    /// while a hole is being repaired.
+    std::uint64_t outstanding_allowance_packets = 256;
 };
 
 /// Window-based congestion controller with loss classification and pacing.
@@ -96,14 +104,16 @@ class CongestionController {
 
     /// `lost_bytes` were reported lost (requested by the peer at least about one RTT after
     /// their last send); `newest_lost_sent` is the latest send time among them. Losses of
-    /// packets sent before the last cut are ignored (one cut per loss episode). Otherwise the
-    /// window is cut when the loss is heavy (more than heavy_loss_permille of the round) or
-    /// a queue stands (queue_delay() above the threshold); other losses count as random and
-    /// leave the window alone. Call after on_ack() for the same packet.
+    /// packets sent before the last cut's queue drained are ignored (one cut per loss
+    /// episode). Otherwise the window is cut when the loss is heavy (well above the path's
+    /// learnt loss rate, see loss_baseline_ppm()) or a queue stands (queue_delay() above the
+    /// threshold); other losses count as random and leave the window alone. Call after
+    /// on_ack() for the same packet.
     void on_loss(Instant now, std::uint64_t lost_bytes, Instant newest_lost_sent);
 
     /// True when the window allows a first send now, given `outstanding_bytes` (sent and not
-    /// acknowledged) for the failsafe limit.
+    /// acknowledged) for the failsafe limit (outstanding_limit_windows windows plus
+    /// outstanding_allowance_packets packets).
     [[nodiscard]] bool can_send(Instant now, std::uint64_t outstanding_bytes);
     /// True when the window allows a resend now (no outstanding failsafe: resends are what
     /// unblocks the cumulative acknowledgement).
@@ -134,6 +144,9 @@ class CongestionController {
     [[nodiscard]] std::uint64_t pacing_rate() const { return pacing_rate_; }
     /// Losses (in bytes) treated as random so far: no cut.
     [[nodiscard]] std::uint64_t tolerated_loss_bytes() const { return tolerated_loss_bytes_; }
+    /// Smoothed fraction of the packets sent per round that were reported lost, in parts per
+    /// million: the loss the path shows anyway. Heavy loss is measured against it.
+    [[nodiscard]] std::uint64_t loss_baseline_ppm() const { return loss_baseline_ppm_; }
     /// Window cuts so far (slow-start exit and congestion cuts).
     [[nodiscard]] std::uint64_t congestion_events() const { return congestion_events_; }
     /// Time of the last cut (losses of packets sent before it cannot cause another).
@@ -163,10 +176,15 @@ class CongestionController {
     };
 
     [[nodiscard]] Duration flight_age() const;
+    [[nodiscard]] bool heavy_loss(std::uint64_t lost_bytes, std::uint64_t sent_bytes) const;
+    [[nodiscard]] bool learning() const;
+    [[nodiscard]] bool queue_standing() const;
     [[nodiscard]] Duration round_length() const;
     void prune(Instant now);
     void log_send(Instant now, std::uint64_t bytes);
     void end_round_if_due(Instant now);
+    [[nodiscard]] Duration loss_window_length() const;
+    void end_loss_window_if_due(Instant now);
     void update_pacing_rate();
     void cut(Instant now, std::uint64_t keep_permille);
 
@@ -177,12 +195,24 @@ class CongestionController {
     std::uint64_t pacing_rate_ = 0;       // bytes per second, 0 = unpaced
     std::uint64_t congestion_events_ = 0;
     std::uint64_t tolerated_loss_bytes_ = 0;
-    // Round trips: bytes sent and lost per round (for the heavy-loss test).
+    // Round trips (for the recent RTT).
     Instant round_start_{};
-    std::uint64_t round_sent_ = 0;
-    std::uint64_t round_lost_ = 0;
-    std::uint64_t previous_round_sent_ = 0;
+    // Loss windows (for the heavy-loss test): bytes reported acknowledged and lost.
+    Instant loss_window_start_{};
+    std::uint64_t loss_window_acked_ = 0;
+    std::uint64_t loss_window_lost_ = 0;  // of packets sent after the last cut
+    std::uint64_t learn_acked_ = 0;       // this window's feedback while learning()
+    std::uint64_t learn_lost_ = 0;
+    bool cut_in_window_ = false;                 // this loss window cut the window
+    std::array<std::uint64_t, 3> past_acked_{};  // earlier windows, most recent first
+    std::array<std::uint64_t, 3> past_lost_{};
+    std::uint64_t loss_baseline_ppm_ = 0;  // smoothed loss rate per loss window
+    std::uint64_t baseline_samples_ = 0;
     Instant recovery_start_{};
+    std::uint64_t window_at_cut_ = 0;  // window just before the last cut
+    Instant episode_end_{};            // losses of packets sent until here: same episode
+    Instant learn_from_{};             // feedback from here on may be learnt (learning())
+    Instant last_feedback_{};          // time of the on_ack / on_loss being processed
     bool has_cut_ = false;
     // Pacer: a virtual send clock that may lag `now` by at most one burst.
     Instant pace_time_{};
