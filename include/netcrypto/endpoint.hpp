@@ -198,7 +198,9 @@ class Endpoint {
     /// number. Errors: kUnknownConnection, kWrongStatus, kInvalidMessage, kWouldBlock.
     Result<std::uint32_t> send_lossless(Instant now, ConnectionId id,
                                         std::span<const std::uint8_t> message);
-    /// Sends a lossy message (id 192..254 first, ≤ 1373 bytes) right away, unreliably.
+    /// Sends a lossy message (id 192..254 first, ≤ 1373 bytes) right away, unreliably, outside
+    /// the congestion window. Errors: kUnknownConnection, kWrongStatus, kInvalidMessage,
+    /// kWouldBlock (the bounded datagram queue is nearly full: poll_transmit first).
     Result<void> send_lossy(Instant now, ConnectionId id, std::span<const std::uint8_t> message);
     /// Copies the next in-order lossless message into `out` (≥ 1373 bytes) and returns its
     /// length, or 0 when none is waiting. Errors: kUnknownConnection.

@@ -56,6 +56,8 @@ struct EndpointStats {
     std::uint64_t cookie_responses_sent = 0;
     std::uint64_t handshakes_received = 0;
     std::uint64_t data_packets_received = 0;
+    /// Datagrams not queued because the application left kMaxQueuedDatagrams unpolled.
+    std::uint64_t transmit_queue_full = 0;
     std::array<std::uint64_t, kDropReasonCount> dropped{};
 
     [[nodiscard]] std::uint64_t drops(DropReason r) const {

@@ -26,6 +26,8 @@ constexpr Duration kIdleTrim = 2s;
 /// Spec §5: the receive window advances by a third of the 16-bit nonce space.
 constexpr std::uint32_t kNonceWindowStep = 21845;
 constexpr std::uint32_t kNonceAdvanceThreshold = 2 * kNonceWindowStep;
+/// Datagram-queue slots lossy sends leave free for control packets.
+constexpr std::size_t kControlMargin = 64;
 /// Wire bytes a data packet adds to its message (type, nonce, tag, ack, number).
 constexpr std::size_t kDataOverhead = wire::kDataMinSize;
 
@@ -224,6 +226,9 @@ Result<void> Connection::send_lossy(Services& s, Instant /*now*/,
         wire::classify_id(message[0]) != wire::IdClass::kLossy) {
         return tl::unexpected(Error::kInvalidMessage);
     }
+    // Lossy data bypasses the congestion window but not the bounded datagram queue; keep a
+    // margin so REQUEST and KILL packets always find room.
+    if (s.out.transmit_room() <= kControlMargin) return tl::unexpected(Error::kWouldBlock);
     transmit_data(s, send_.end(), message);
     ++stats_.lossy_sent;
     return {};

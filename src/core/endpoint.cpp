@@ -226,6 +226,10 @@ Endpoint::Impl::Impl(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, Endp
 // --- outputs -----------------------------------------------------------------------------------
 
 void Endpoint::Impl::transmit(const Address& to, std::span<const std::uint8_t> bytes) {
+    if (out_.size() >= kMaxQueuedDatagrams) {
+        ++stats_.transmit_queue_full;  // the application has not polled for a long while
+        return;
+    }
     if (bytes.size() > kMaxDatagramSize) return;
     OutDatagram& d = out_.emplace_back();
     d.to = to;

@@ -64,6 +64,12 @@ class Endpoint::Impl final : public core::Outputs {
     Impl(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, EndpointConfig config);
 
     void transmit(const Address& to, std::span<const std::uint8_t> bytes) override;
+    [[nodiscard]] std::size_t transmit_room() const override {
+        return out_.size() < kMaxQueuedDatagrams ? kMaxQueuedDatagrams - out_.size() : 0;
+    }
+    /// Datagrams the queue of control packets and lossy data may hold until polled: the
+    /// priority class that bypasses the congestion window, bounded.
+    static constexpr std::size_t kMaxQueuedDatagrams = 4096;
     void event(const Event& e) override;
     void wants_to_send(ConnectionId id) override;
 

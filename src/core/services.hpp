@@ -23,6 +23,9 @@ class Outputs {
 
     /// Queues a datagram (copied) to `to`.
     virtual void transmit(const Address& to, std::span<const std::uint8_t> bytes) = 0;
+    /// Room left in the datagram queue (control packets, lossy data); transmit() drops and
+    /// counts a datagram when there is none.
+    [[nodiscard]] virtual std::size_t transmit_room() const = 0;
     /// Queues an event for the application.
     virtual void event(const Event& e) = 0;
     /// Tells the endpoint the connection has data it may send now (poll_transmit will ask it).

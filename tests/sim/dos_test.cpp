@@ -158,3 +158,41 @@ TEST(Dos, ReplayedDataAndHandshakePacketsAreDroppedAndCounted) {
 
 }  // namespace
 }  // namespace netcrypto::sim
+
+namespace netcrypto::sim {
+namespace {
+
+TEST(Dos, LossyFloodByTheApplicationIsBoundedByTheDatagramQueue) {
+    Pair p(13);
+    p.connect_a_to_b();
+    ASSERT_TRUE(p.run_until_established());
+    auto id = *p.a.endpoint().find(p.b.key());
+    const std::array<std::uint8_t, 100> lossy = [] {
+        std::array<std::uint8_t, 100> m{};
+        m[0] = 200;
+        return m;
+    }();
+    // The application sends lossy data without ever polling: the queue must stop it.
+    std::size_t accepted = 0;
+    bool blocked = false;
+    for (int i = 0; i < 100'000; ++i) {
+        auto r = p.a.endpoint().send_lossy(p.sim.now(), id, lossy);
+        if (!r) {
+            EXPECT_EQ(r.error(), Error::kWouldBlock);
+            blocked = true;
+            break;
+        }
+        ++accepted;
+    }
+    EXPECT_TRUE(blocked) << "send_lossy never reported kWouldBlock";
+    EXPECT_LT(accepted, 4096U);
+    // Control packets still fit (KILL on close), and the connection recovers once polled.
+    ASSERT_TRUE(p.a.endpoint().close(p.sim.now(), id));
+    EXPECT_EQ(p.a.endpoint().stats().transmit_queue_full, 0U) << "the KILL found no room";
+    p.sim.wake(p.ida);
+    ASSERT_TRUE(p.sim.run_until([&] { return p.b.status_of(p.a.key()) == Status::kClosed; },
+                                p.sim.now() + std::chrono::seconds{2}));
+}
+
+}  // namespace
+}  // namespace netcrypto::sim
