@@ -207,8 +207,6 @@ Outcome<void> run_demo(const DemoOptions& o) {
     std::array<std::uint8_t, 32> rx{};
     crypto_generichash_final(&rx_hash, rx.data(), rx.size());
     const bool match = sodium_memcmp(tx.data(), rx.data(), tx.size()) == 0;
-    const auto info_stats = a.stats();
-    (void)info_stats;
     const auto sa = loop.stats(a);
     const auto sb = loop.stats(b);
     const double mib_s = static_cast<double>(received) / seconds / (1 << 20);

@@ -362,9 +362,6 @@ void Endpoint::Impl::prune_timers() {
 std::optional<Instant> Endpoint::Impl::next_timeout() const {
     std::optional<Instant> next = next_rotation_;
     if (!timers_.empty() && timers_.top().at < *next) next = timers_.top().at;
-    if (!out_.empty() || !ready_.empty()) {
-        // Output is waiting: the caller should poll_transmit; nothing to wait for.
-    }
     return next;
 }
 
