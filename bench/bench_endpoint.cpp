@@ -3,6 +3,7 @@
 // comparison, and per-packet CPU with 10 vs 10,000 established connections.
 #include <array>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -119,6 +120,7 @@ void BM_HandshakesPerSecond(benchmark::State& state) {
     EndpointConfig cfg;
     cfg.accept_all = true;
     cfg.cookie_rate_burst = 1e12;  // one source address for every initiator here
+    cfg.key_agreements_per_second = std::numeric_limits<double>::infinity();
     Endpoint responder(KeyPair::generate(rng), KeyPair::generate(rng), rng, now, cfg);
     const Address raddr = Address::ipv4(10, 0, 0, 2, 2);
     std::array<std::uint8_t, kMaxDatagramSize> buf{};
@@ -218,6 +220,7 @@ struct DispatchFixture {
         EndpointConfig cfg;
         cfg.accept_all = true;
         cfg.cookie_rate_burst = 1e12;
+        cfg.key_agreements_per_second = std::numeric_limits<double>::infinity();
         return cfg;
     }
 

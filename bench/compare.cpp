@@ -16,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <malloc.h>
 #include <map>
 #include <memory>
@@ -361,6 +362,7 @@ int memory(const Args& args) {
     EndpointConfig cfg;
     cfg.accept_all = true;
     cfg.cookie_rate_burst = 1e12;  // every client comes from 10.x: no rate limit here
+    cfg.key_agreements_per_second = std::numeric_limits<double>::infinity();
     const Address saddr = Address::ipv4(10, 0, 0, 1, 1);
     // Warm the allocator and the library's statics, so the baseline is stable.
     { Endpoint warm(KeyPair::generate(rng), KeyPair::generate(rng), rng, now, cfg); }
@@ -450,6 +452,7 @@ int handshake_ops(const Args& args) {
     EndpointConfig cfg;
     cfg.accept_all = true;
     cfg.cookie_rate_burst = 1e12;
+    cfg.key_agreements_per_second = std::numeric_limits<double>::infinity();
     Endpoint responder(KeyPair::generate(rng), KeyPair::generate(rng), rng, now, cfg);
     const Address raddr = Address::ipv4(10, 0, 0, 2, 2);
     std::array<std::uint8_t, kMaxDatagramSize> buf{};

@@ -87,6 +87,17 @@ struct EndpointConfig {
     /// Cookie responses per source address: burst and refill rate (per second).
     double cookie_rate_burst = 16;
     double cookie_rate_per_second = 8;
+    /// X25519 key agreements per second the endpoint spends on strangers (a cookie request
+    /// whose DHT key is not cached, a handshake from a long-term key with no connection); up
+    /// to one second's worth may be spent at once. Infinity disables the budget. When a
+    /// stranger finds the budget empty the endpoint is under load (Endpoint::under_load):
+    /// such requests are dropped (DropReason::kUnderLoad) and every source gets the tighter
+    /// cookie budget below, until at least `under_load_hold` has passed and half of the
+    /// budget has refilled. Known peers and cached DHT keys are still served.
+    double key_agreements_per_second = 4096;
+    double cookie_rate_burst_under_load = 2;
+    double cookie_rate_per_second_under_load = 1;
+    Duration under_load_hold = 1s;
 };
 
 /// An API error (misuse or a full resource); network input never produces these.
@@ -218,6 +229,9 @@ class Endpoint {
     [[nodiscard]] std::vector<ConnectionId> connections() const;
     /// Counters for the whole endpoint (drops by reason, packets by type).
     [[nodiscard]] const EndpointStats& stats() const;
+    /// True while strangers' requests that need X25519 are refused (see
+    /// EndpointConfig::key_agreements_per_second); updated by every input.
+    [[nodiscard]] bool under_load() const;
 
     class Impl;
 

@@ -38,6 +38,7 @@ enum class DropReason : std::uint8_t {
     kNotAccepted,          ///< incoming handshake from a peer we do not accept (pending full)
     kDuplicateIncoming,    ///< handshake for an incoming request already pending
     kLossyQueueFull,       ///< lossy message dropped because the application did not read
+    kUnderLoad,            ///< a stranger's request needing X25519 over the load budget
     kCount_,
 };
 
@@ -58,6 +59,12 @@ struct EndpointStats {
     std::uint64_t data_packets_received = 0;
     /// Datagrams not queued because the application left kMaxQueuedDatagrams unpolled.
     std::uint64_t transmit_queue_full = 0;
+    /// X25519 key agreements spent on strangers (cookie requests with an uncached DHT key,
+    /// handshakes from long-term keys with no connection); bounded by
+    /// EndpointConfig::key_agreements_per_second.
+    std::uint64_t key_agreements = 0;
+    /// Times the endpoint entered the under-load mode.
+    std::uint64_t under_load_entries = 0;
     std::array<std::uint64_t, kDropReasonCount> dropped{};
 
     [[nodiscard]] std::uint64_t drops(DropReason r) const {

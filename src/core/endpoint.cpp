@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 
 #include <sodium.h>
 
@@ -114,6 +115,7 @@ std::string_view to_string(DropReason r) {
         "not_accepted",
         "duplicate_incoming",
         "lossy_queue_full",
+        "under_load",
     };
     const auto i = static_cast<std::size_t>(r);
     return i < kNames.size() ? kNames[i] : "unknown";
@@ -481,14 +483,23 @@ void Endpoint::Impl::handle_cookie_request(Instant now, const Address& from,
         s.drop(DropReason::kBadLength);
         return;
     }
+    update_load(now);
     if (!take_cookie_token(now, from)) {
         s.drop(DropReason::kRateLimited);
         return;
     }
+    bool over_budget = false;
     auto request = handshake::consume_cookie_request(
-        bytes, [this](const PublicKey& pk) { return dht_shared_for(pk); });
+        bytes, [&](const PublicKey& pk) -> const crypto::SharedKey* {
+            if (auto it = dht_cache_.find(pk); it != dht_cache_.end()) return &it->second;
+            if (!take_key_agreement(now)) {
+                over_budget = true;
+                return nullptr;
+            }
+            return dht_shared_for(pk);
+        });
     if (!request) {
-        s.drop(request.error());
+        s.drop(over_budget ? DropReason::kUnderLoad : request.error());
         return;
     }
     const auto response = handshake::create_cookie_response(*request, jar_, now, rng_);
@@ -496,23 +507,61 @@ void Endpoint::Impl::handle_cookie_request(Instant now, const Address& from,
     ++stats_.cookie_responses_sent;
 }
 
+namespace {
+
+/// Refills a token bucket for the time since its last use (a first use starts it full).
+void refill(double& tokens, Instant& last, Instant now, double burst, double rate) {
+    if (last == Instant{}) {
+        tokens = burst;
+    } else {
+        const double elapsed = std::chrono::duration<double>(now - last).count();
+        tokens = std::min(burst, tokens + std::max(0.0, elapsed) * rate);
+    }
+    last = now;
+}
+
+}  // namespace
+
 bool Endpoint::Impl::take_cookie_token(Instant now, const Address& from) {
     Bucket& b = buckets_[hash_(from) % buckets_.size()];
-    if (b.last == Instant{}) {
-        b.tokens = cfg_.cookie_rate_burst;  // first use of this slot
+    if (under_load_) {
+        refill(b.tokens, b.last, now, cfg_.cookie_rate_burst_under_load,
+               cfg_.cookie_rate_per_second_under_load);
     } else {
-        const double elapsed = std::chrono::duration<double>(now - b.last).count();
-        b.tokens = std::min(cfg_.cookie_rate_burst,
-                            b.tokens + std::max(0.0, elapsed) * cfg_.cookie_rate_per_second);
+        refill(b.tokens, b.last, now, cfg_.cookie_rate_burst, cfg_.cookie_rate_per_second);
     }
-    b.last = now;
     if (b.tokens < 1.0) return false;
     b.tokens -= 1.0;
     return true;
 }
 
+void Endpoint::Impl::update_load(Instant now) {
+    const double rate = cfg_.key_agreements_per_second;
+    if (!(rate < std::numeric_limits<double>::infinity())) return;  // budget disabled
+    refill(key_budget_.tokens, key_budget_.last, now, rate, rate);
+    if (under_load_ && now - under_load_since_ >= cfg_.under_load_hold &&
+        key_budget_.tokens >= rate / 2) {
+        under_load_ = false;
+    }
+}
+
+bool Endpoint::Impl::take_key_agreement(Instant now) {
+    const double rate = cfg_.key_agreements_per_second;
+    if (rate < std::numeric_limits<double>::infinity()) {
+        update_load(now);
+        if (key_budget_.tokens < 1.0) {
+            if (!under_load_) ++stats_.under_load_entries;
+            under_load_ = true;
+            under_load_since_ = now;  // held as long as strangers keep finding it empty
+            return false;
+        }
+        key_budget_.tokens -= 1.0;
+    }
+    ++stats_.key_agreements;
+    return true;
+}
+
 const crypto::SharedKey* Endpoint::Impl::dht_shared_for(const PublicKey& peer_dht_pk) {
-    if (auto it = dht_cache_.find(peer_dht_pk); it != dht_cache_.end()) return &it->second;
     crypto::SharedKey k;
     if (!k.precompute(peer_dht_pk, dht_.secret_key)) return nullptr;
     if (dht_cache_.size() >= kMaxDhtCache) dht_cache_.clear();
@@ -528,6 +577,18 @@ void Endpoint::Impl::remember_session(Instant now, const PublicKey& session_pk) 
     if (seen_sessions_.size() >= kMaxSeenSessions) {
         std::erase_if(seen_sessions_, [now](const auto& kv) { return kv.second <= now; });
     }
+    if (seen_sessions_.size() >= kMaxSeenSessions) {
+        // Still full of live entries (over 16,384 sessions within one cookie lifetime): forget
+        // the older half, so memory stays bounded. A replay of a forgotten session is still
+        // refused by every connection that is Established, and costs the attacker a handshake.
+        std::vector<Instant> expiries;
+        expiries.reserve(seen_sessions_.size());
+        for (const auto& kv : seen_sessions_) expiries.push_back(kv.second);
+        auto middle = expiries.begin() + static_cast<std::ptrdiff_t>(expiries.size() / 2);
+        std::nth_element(expiries.begin(), middle, expiries.end());
+        const Instant cut = *middle;
+        std::erase_if(seen_sessions_, [cut](const auto& kv) { return kv.second <= cut; });
+    }
     // A handshake can only be replayed while the cookie inside it is valid.
     seen_sessions_[session_pk] = now + cfg_.cookie_validity + 1s;
 }
@@ -541,15 +602,20 @@ void Endpoint::Impl::handle_unbound_handshake(Instant now, const Address& from,
                                               std::span<const std::uint8_t> bytes) {
     auto s = services();
     crypto::SharedKey computed;
+    bool over_budget = false;
     auto hs = handshake::consume_handshake(
         bytes, jar_, now, nullptr, [&](const PublicKey& peer) -> const crypto::SharedKey* {
             if (auto it = by_key_.find(peer); it != by_key_.end()) {
                 return &slots_[it->second].conn->real_shared();
             }
+            if (!take_key_agreement(now)) {
+                over_budget = true;
+                return nullptr;
+            }
             return computed.precompute(peer, real_.secret_key) ? &computed : nullptr;
         });
     if (!hs) {
-        s.drop(hs.error());
+        s.drop(over_budget ? DropReason::kUnderLoad : hs.error());
         return;
     }
     if (seen_session(now, hs->peer_session_pk)) {

@@ -61,5 +61,6 @@ std::optional<ConnectionId> Endpoint::find(const PublicKey& peer_key) const {
 std::vector<ConnectionId> Endpoint::connections() const { return impl_->connections(); }
 
 const EndpointStats& Endpoint::stats() const { return impl_->stats_; }
+bool Endpoint::under_load() const { return impl_->under_load(); }
 
 }  // namespace netcrypto

@@ -82,6 +82,7 @@ class Endpoint::Impl final : public core::Outputs {
     [[nodiscard]] std::optional<Instant> next_timeout() const;
     std::optional<Transmit> poll_transmit(Instant now, std::span<std::uint8_t> buffer);
     std::optional<Event> poll_event();
+    [[nodiscard]] bool under_load() const { return under_load_; }
 
     Result<ConnectionId> connect(Instant now, const PublicKey& peer_key,
                                  const PublicKey& peer_dht_key, const Address& address);
@@ -159,6 +160,11 @@ class Endpoint::Impl final : public core::Outputs {
     Result<ConnectionId> create_incoming(Instant now, const handshake::HandshakeInfo& hs,
                                          const Address& from, const crypto::SharedKey& real_shared);
     bool take_cookie_token(Instant now, const Address& from);
+    /// Takes one key agreement from the strangers' budget; false (and under load) when empty.
+    bool take_key_agreement(Instant now);
+    /// Refills the strangers' budget and leaves the under-load mode when it may.
+    void update_load(Instant now);
+    /// Computes (one X25519) and caches the shared key with a DHT key that is not cached.
     const crypto::SharedKey* dht_shared_for(const PublicKey& peer_dht_pk);
     bool seen_session(Instant now, const PublicKey& session_pk);
     void remember_session(Instant now, const PublicKey& session_pk);
@@ -181,6 +187,11 @@ class Endpoint::Impl final : public core::Outputs {
     /// and work stay bounded whatever the number of (spoofed) sources; colliding sources
     /// share a budget.
     std::vector<Bucket> buckets_;
+    /// The strangers' key-agreement budget (EndpointConfig::key_agreements_per_second) and
+    /// the under-load mode it drives.
+    Bucket key_budget_;
+    bool under_load_ = false;
+    Instant under_load_since_{};
     std::unordered_map<PublicKey, crypto::SharedKey, SaltedHash> dht_cache_;
 };
 

@@ -1,24 +1,34 @@
 // Hostile networks in the simulator: a cookie-request flood from many spoofed sources while a
 // legitimate peer connects, and replayed handshakes and data packets.
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "core/handshake.hpp"
+#include "sim/fake_peer.hpp"
 #include "sim/pair.hpp"
 
 namespace netcrypto::sim {
 namespace {
 
-/// Floods a victim with valid cookie requests from many source addresses it owns.
+/// docs/design.md, "Memory bounds": the endpoint-wide state outside connections' buffers
+/// (cookie budgets, DHT-key cache, replay cache, pending requests, datagram queue).
+constexpr std::int64_t kEndpointStateBound = std::int64_t{8} << 20U;
+
+/// Floods a victim with cookie requests from many source addresses it owns: valid ones with
+/// one DHT key per source, or (`fresh_keys`) junk under a new random DHT key every time, which
+/// the victim can only reject after an X25519 of its own.
 class Flooder final : public Node {
   public:
     Flooder(std::vector<Address> sources, Address victim, const PublicKey& victim_dht,
-            std::uint64_t total, Duration spacing, Instant start)
+            std::uint64_t total, Duration spacing, Instant start, bool fresh_keys = false)
         : rng_(99),
           sources_(std::move(sources)),
           victim_(victim),
           remaining_(total),
           spacing_(spacing),
-          next_(start) {
+          next_(start),
+          fresh_keys_(fresh_keys) {
         // One DHT key per source (as a real attacker with cheap requests would do).
         for (std::size_t i = 0; i < sources_.size(); ++i) {
             auto kp = KeyPair::generate(rng_);
@@ -39,6 +49,12 @@ class Flooder final : public Node {
         --remaining_;
         const std::size_t i = static_cast<std::size_t>(sent % sources_.size());
         ++sent;
+        if (fresh_keys_) {
+            std::vector<std::uint8_t> junk(wire::kCookieRequestSize);
+            rng_.fill(junk);
+            junk[0] = wire::kCookieRequestType;
+            return Outgoing{sources_[i], victim_, std::move(junk)};
+        }
         wire::EchoId echo{};
         auto bytes = handshake::create_cookie_request(real_, keys_[i], shared_[i], echo, rng_);
         return Outgoing{sources_[i], victim_,
@@ -69,17 +85,23 @@ class Flooder final : public Node {
     std::vector<PublicKey> keys_;
     std::vector<crypto::SharedKey> shared_;
     PublicKey real_;
+    bool fresh_keys_;
 };
+
+std::vector<Address> spoofed_sources(std::uint16_t count) {
+    std::vector<Address> sources;
+    for (std::uint16_t i = 0; i < count; ++i) {
+        sources.push_back(Address::ipv4(172, 16, static_cast<std::uint8_t>(i >> 8U),
+                                        static_cast<std::uint8_t>(i & 0xFFU), 40000));
+    }
+    return sources;
+}
 
 TEST(Dos, CookieFloodFromThousandSourcesDoesNotStopALegitimatePeer) {
     LinkConfig link;
     link.delay = std::chrono::milliseconds{5};
     Pair p(11, link, {}, {}, /*keep_trace=*/false);
-    std::vector<Address> sources;
-    for (std::uint16_t i = 0; i < 1000; ++i) {
-        sources.push_back(Address::ipv4(172, 16, static_cast<std::uint8_t>(i >> 8U),
-                                        static_cast<std::uint8_t>(i & 0xFFU), 40000));
-    }
+    const std::vector<Address> sources = spoofed_sources(1000);
     // 1,000,000 requests: 500 every 0.5 ms = 1,000,000 per second of virtual time.
     Flooder flood(sources, p.b.address(), p.b.dht_key(), 1'000'000, std::chrono::microseconds{500},
                   p.sim.now());
@@ -107,6 +129,57 @@ TEST(Dos, CookieFloodFromThousandSourcesDoesNotStopALegitimatePeer) {
     EXPECT_EQ(st.cookie_responses_sent + st.drops(netcrypto::DropReason::kRateLimited),
               st.cookie_requests_received)
         << "every request is either answered or counted as rate-limited";
+    // 1000 DHT keys fit the shared-key cache: the flood costs one X25519 per source.
+    EXPECT_LE(st.key_agreements, 1000U + 2) << "repeat requesters must hit the DHT-key cache";
+    EXPECT_EQ(st.under_load_entries, 0U) << "a cached flood must not put the endpoint under load";
+    std::cout << "victim heap during the flood: peak " << p.b.endpoint_heap_peak << " B\n";
+    EXPECT_LE(p.b.endpoint_heap_peak, kEndpointStateBound) << "endpoint-wide memory bound broken";
+}
+
+TEST(Dos, FreshKeyFloodIsCappedByTheKeyAgreementBudgetAndUnderLoadMode) {
+    LinkConfig link;
+    link.delay = std::chrono::milliseconds{5};
+    Pair p(14, link, {}, {}, /*keep_trace=*/false);
+    // 1,000,000 junk requests, each under a new DHT key, from 1,000 sources in one second.
+    Flooder flood(spoofed_sources(1000), p.b.address(), p.b.dht_key(), 1'000'000,
+                  std::chrono::microseconds{500}, p.sim.now(), /*fresh_keys=*/true);
+    p.sim.add_node(flood, spoofed_sources(1000));
+    const Instant start = p.sim.now();
+    bool seen_under_load = false;
+    p.sim.at(start + std::chrono::milliseconds{200}, [&] {
+        seen_under_load = p.b.endpoint().under_load();
+        p.connect_a_to_b();
+    });
+    auto r = p.sim.run_until([&] { return p.both_established(); },
+                             start + std::chrono::milliseconds{200} + std::chrono::seconds{2});
+    ASSERT_TRUE(r) << r << " flood sent " << flood.sent;
+    const double took =
+        std::chrono::duration<double>(p.sim.now() - start - std::chrono::milliseconds{200}).count();
+    ASSERT_TRUE(p.sim.run_for(std::chrono::seconds{1}));
+    const double elapsed = std::chrono::duration<double>(p.sim.now() - start).count();
+    const auto& st = p.b.endpoint().stats();
+    const auto under_load = st.drops(netcrypto::DropReason::kUnderLoad);
+    const auto limited = st.drops(netcrypto::DropReason::kRateLimited);
+    const auto bad_tag = st.drops(netcrypto::DropReason::kBadTag);
+    const auto bad_key = st.drops(netcrypto::DropReason::kInvalidKey);
+    std::cout << "fresh-key flood: legitimate peer Established after " << took * 1000 << " ms; "
+              << flood.sent << " requests over " << elapsed << " s: " << st.key_agreements
+              << " X25519, " << under_load << " refused under load, " << limited
+              << " rate-limited, " << bad_tag << " bad tag; entered under-load "
+              << st.under_load_entries << "×; victim heap peak " << p.b.endpoint_heap_peak
+              << " B\n";
+    EXPECT_EQ(flood.sent, 1'000'000U) << "the flood did not run in full";
+    EXPECT_LT(took, 2.0) << "the legitimate peer was starved";
+    EXPECT_TRUE(seen_under_load) << "the flood should have put the endpoint under load";
+    EXPECT_GE(st.under_load_entries, 1U);
+    EXPECT_GT(under_load, 0U);
+    const double budget = EndpointConfig{}.key_agreements_per_second;
+    EXPECT_LE(static_cast<double>(st.key_agreements), budget * elapsed + budget)
+        << "X25519 work exceeded the configured budget";
+    EXPECT_EQ(st.cookie_responses_sent + limited + under_load + bad_tag + bad_key,
+              st.cookie_requests_received)
+        << "every request is answered or dropped with a counted reason";
+    EXPECT_LE(p.b.endpoint_heap_peak, kEndpointStateBound) << "endpoint-wide memory bound broken";
 }
 
 }  // namespace
@@ -192,6 +265,124 @@ TEST(Dos, LossyFloodByTheApplicationIsBoundedByTheDatagramQueue) {
     p.sim.wake(p.ida);
     ASSERT_TRUE(p.sim.run_until([&] { return p.b.status_of(p.a.key()) == Status::kClosed; },
                                 p.sim.now() + std::chrono::seconds{2}));
+}
+
+}  // namespace
+}  // namespace netcrypto::sim
+
+namespace netcrypto::sim {
+namespace {
+
+/// The under-load rules, one input at a time on an endpoint driven directly.
+class UnderLoad : public ::testing::Test {
+  protected:
+    UnderLoad() : server_(make_server()) {}
+
+    Endpoint make_server() {
+        EndpointConfig cfg;
+        cfg.accept_all = true;
+        cfg.key_agreements_per_second = 10;  // one second's worth (10) may be spent at once
+        return {KeyPair::generate(rng_), KeyPair::generate(rng_), rng_, t0_, cfg};
+    }
+    static Address source(std::uint32_t i) {
+        return Address::ipv4(10, 9, static_cast<std::uint8_t>(i >> 8U),
+                             static_cast<std::uint8_t>(i), 33445);
+    }
+    /// A stranger's request: a fresh peer (new DHT key) from its own address.
+    bool stranger_answered(Instant now, std::uint32_t i) {
+        FakePeer peer(1000 + i);
+        return answered(now, source(i), peer.cookie_request(server_.dht_public_key()));
+    }
+    bool answered(Instant now, const Address& from, const std::vector<std::uint8_t>& request) {
+        const auto sent_before = server_.stats().cookie_responses_sent;
+        server_.handle_datagram(now, from, request);
+        while (server_.poll_transmit(now, buf_)) {
+        }
+        return server_.stats().cookie_responses_sent == sent_before + 1;
+    }
+    std::uint64_t drops(netcrypto::DropReason r) const { return server_.stats().drops(r); }
+
+    SeededRng rng_{77};
+    Instant t0_ = instant_from_ms(5'000'000);
+    Endpoint server_;
+    std::array<std::uint8_t, kMaxDatagramSize> buf_{};
+};
+
+TEST_F(UnderLoad, StrangersBeyondTheBudgetAreRefusedWhileKnownKeysAreServed) {
+    FakePeer regular(1);
+    ASSERT_TRUE(answered(t0_, source(500), regular.cookie_request(server_.dht_public_key())))
+        << "a first request from a quiet endpoint must be answered";
+    EXPECT_FALSE(server_.under_load());
+    for (std::uint32_t i = 0; i < 9; ++i) {
+        EXPECT_TRUE(stranger_answered(t0_, i)) << "stranger " << i << " within the budget";
+    }
+    EXPECT_EQ(server_.stats().key_agreements, 10U);
+    EXPECT_FALSE(stranger_answered(t0_, 9)) << "the 11th X25519 in one instant is over budget";
+    EXPECT_TRUE(server_.under_load());
+    EXPECT_EQ(server_.stats().under_load_entries, 1U);
+    EXPECT_EQ(drops(netcrypto::DropReason::kUnderLoad), 1U);
+    EXPECT_EQ(server_.stats().key_agreements, 10U) << "a refused stranger must cost no X25519";
+    // A requester whose DHT key is cached costs no X25519: still served under load.
+    EXPECT_TRUE(answered(t0_, source(500), regular.cookie_request(server_.dht_public_key())));
+    EXPECT_EQ(server_.stats().key_agreements, 10U);
+}
+
+TEST_F(UnderLoad, SourcesGetTheTighterCookieBudgetWhileUnderLoad) {
+    FakePeer regular(1);
+    const auto request = [&] { return regular.cookie_request(server_.dht_public_key()); };
+    ASSERT_TRUE(answered(t0_, source(500), request()));
+    for (std::uint32_t i = 0; i < 10; ++i) (void)stranger_answered(t0_, i);
+    ASSERT_TRUE(server_.under_load());
+    // The regular source had 15 of its 16 tokens left; under load it keeps at most 2.
+    EXPECT_TRUE(answered(t0_, source(500), request()));
+    EXPECT_TRUE(answered(t0_, source(500), request()));
+    const auto limited = drops(netcrypto::DropReason::kRateLimited);
+    EXPECT_FALSE(answered(t0_, source(500), request())) << "under-load burst is 2";
+    EXPECT_EQ(drops(netcrypto::DropReason::kRateLimited), limited + 1);
+    // Half a second later it has half a token (1 per second under load; 4 in normal mode).
+    EXPECT_FALSE(answered(t0_ + std::chrono::milliseconds{500}, source(500), request()));
+    EXPECT_TRUE(server_.under_load());
+}
+
+TEST_F(UnderLoad, TheModeEndsAfterTheHoldOnceHalfTheBudgetIsBack) {
+    for (std::uint32_t i = 0; i < 11; ++i) (void)stranger_answered(t0_, i);
+    ASSERT_TRUE(server_.under_load());
+    // 0.9 s later: the budget is full again, but the hold (1 s since the last refusal) is not over.
+    const Instant t1 = t0_ + std::chrono::milliseconds{900};
+    EXPECT_TRUE(stranger_answered(t1, 100));
+    EXPECT_TRUE(server_.under_load());
+    const Instant t2 = t0_ + std::chrono::milliseconds{1000};
+    EXPECT_TRUE(stranger_answered(t2, 101));
+    EXPECT_FALSE(server_.under_load()) << "hold over and budget refilled: normal mode again";
+    EXPECT_EQ(server_.stats().under_load_entries, 1U);
+}
+
+TEST_F(UnderLoad, HandshakesFromStrangersAreRefusedOverBudgetAndKnownPeersStillConnect) {
+    // Every stranger gets its cookie first (10 X25519), then the budget is empty.
+    std::vector<std::unique_ptr<FakePeer>> peers;
+    std::vector<wire::Cookie> cookies;
+    for (std::uint32_t i = 0; i < 10; ++i) {
+        peers.push_back(std::make_unique<FakePeer>(2000 + i));
+        server_.handle_datagram(t0_, source(i), peers[i]->cookie_request(server_.dht_public_key()));
+        auto t = server_.poll_transmit(t0_, buf_);
+        ASSERT_TRUE(t);
+        auto c = peers[i]->take_cookie(server_.dht_public_key(), std::span(buf_).first(t->size));
+        ASSERT_TRUE(c);
+        cookies.push_back(*c);
+    }
+    ASSERT_EQ(server_.stats().key_agreements, 10U);
+    const auto hs =
+        peers[0]->handshake(t0_, server_.public_key(), server_.dht_public_key(), cookies[0]);
+    server_.handle_datagram(t0_, source(0), hs);
+    EXPECT_EQ(drops(netcrypto::DropReason::kUnderLoad), 1U)
+        << "the handshake's X25519 is over budget";
+    EXPECT_TRUE(server_.connections().empty()) << "a refused stranger must leave no state";
+    // The peer retries a second later with the same cookie (still valid): accepted.
+    const Instant later = t0_ + std::chrono::seconds{1};
+    server_.handle_datagram(
+        later, source(0),
+        peers[0]->handshake(later, server_.public_key(), server_.dht_public_key(), cookies[0]));
+    EXPECT_EQ(server_.connections().size(), 1U) << "the retried handshake must be accepted";
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "sim/endpoint_node.hpp"
 
+#include <algorithm>
+
+#include "sim/heap_counter.hpp"
+
 namespace netcrypto::sim {
 
 namespace {
@@ -26,15 +30,28 @@ void EndpointNode::restart(Instant now, Address address) {
     endpoint_ = Endpoint(long_term_, keys_from(rng_), rng_, now, config_);
 }
 
+template <class F>
+decltype(auto) EndpointNode::metered(F&& f) {
+    struct Meter {
+        EndpointNode& node;
+        std::int64_t before = live_heap_bytes();
+        ~Meter() {
+            node.endpoint_heap += live_heap_bytes() - before;
+            node.endpoint_heap_peak = std::max(node.endpoint_heap_peak, node.endpoint_heap);
+        }
+    } meter{*this};
+    return f();
+}
+
 void EndpointNode::handle_datagram(Instant now, const Address& from,
                                    std::span<const std::uint8_t> bytes) {
-    endpoint_.handle_datagram(now, from, bytes);
+    metered([&] { endpoint_.handle_datagram(now, from, bytes); });
     pump_events(now);
 }
 
 std::optional<Outgoing> EndpointNode::poll_transmit(Instant now) {
     pump_events(now);
-    auto t = endpoint_.poll_transmit(now, buffer_);
+    auto t = metered([&] { return endpoint_.poll_transmit(now, buffer_); });
     if (!t) return std::nullopt;
     return Outgoing{address_, t->destination,
                     std::vector<std::uint8_t>(
@@ -44,7 +61,7 @@ std::optional<Outgoing> EndpointNode::poll_transmit(Instant now) {
 std::optional<Instant> EndpointNode::next_timeout() const { return endpoint_.next_timeout(); }
 
 void EndpointNode::handle_timeout(Instant now) {
-    endpoint_.handle_timeout(now);
+    metered([&] { endpoint_.handle_timeout(now); });
     pump_events(now);
 }
 
@@ -58,7 +75,7 @@ Status EndpointNode::status_of(const PublicKey& peer) const {
 void EndpointNode::drain(Instant now, ConnectionId id) {
     std::array<std::uint8_t, kMaxMessageSize> msg{};
     for (int i = 0; i < 100000; ++i) {
-        auto n = endpoint_.read_lossless(now, id, msg);
+        auto n = metered([&] { return endpoint_.read_lossless(now, id, msg); });
         if (!n || *n == 0) break;
         auto view = std::span<const std::uint8_t>(msg).first(*n);
         if (on_lossless) {
@@ -68,7 +85,7 @@ void EndpointNode::drain(Instant now, ConnectionId id) {
         }
     }
     for (int i = 0; i < 100000; ++i) {
-        auto n = endpoint_.read_lossy(id, msg);
+        auto n = metered([&] { return endpoint_.read_lossy(id, msg); });
         if (!n || *n == 0) break;
         received_lossy.emplace_back(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(*n));
     }
@@ -76,7 +93,7 @@ void EndpointNode::drain(Instant now, ConnectionId id) {
 
 void EndpointNode::pump_events(Instant now) {
     for (int i = 0; i < 100000; ++i) {
-        auto e = endpoint_.poll_event();
+        auto e = metered([&] { return endpoint_.poll_event(); });
         if (!e) break;
         if (record_events) {
             events.push_back(*e);
@@ -85,9 +102,9 @@ void EndpointNode::pump_events(Instant now) {
         if (e->kind == Event::Kind::kStatus) transitions.push_back(transition_name(*e));
         if (e->kind == Event::Kind::kIncoming) {
             if (accept_incoming) {
-                (void)endpoint_.accept(now, e->request);
+                (void)metered([&] { return endpoint_.accept(now, e->request); });
             } else if (reject_incoming) {
-                (void)endpoint_.reject(e->request);
+                (void)metered([&] { return endpoint_.reject(e->request); });
             }
         }
         if (e->kind == Event::Kind::kReadable && read_enabled) drain(now, e->connection);

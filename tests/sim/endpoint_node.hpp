@@ -58,6 +58,12 @@ class EndpointNode final : public Node {
     /// is measured: kAcked events would pile up).
     bool record_events = true;
 
+    /// Net heap bytes allocated inside this node's calls into its endpoint (inputs, polls,
+    /// reads, accept/reject) since construction, and the highest value reached: the
+    /// endpoint's memory, without the simulator's or the application's.
+    std::int64_t endpoint_heap = 0;
+    std::int64_t endpoint_heap_peak = 0;
+
     /// The current status of the connection to `peer`, or kClosed if none.
     [[nodiscard]] Status status_of(const PublicKey& peer) const;
     /// Reads every waiting message of `id` now.
@@ -65,6 +71,8 @@ class EndpointNode final : public Node {
 
   private:
     void pump_events(Instant now);
+    template <class F>
+    decltype(auto) metered(F&& f);
 
     SeededRng rng_;
     Address address_;
