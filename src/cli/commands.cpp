@@ -136,11 +136,16 @@ Outcome<void> run_listen(const ListenOptions& o) {
     cb.on_message = [&](ConnectionId, bool action, std::string_view text) {
         rep->note(action ? "action" : "message", text);
     };
+    bool finished = false;
+    // OFFLINE comes after all of the peer's data (lossless, in order) and, unlike its KILL,
+    // is retransmitted: with --once it ends the run even when the KILL is lost.
+    cb.on_presence = [&](ConnectionId, bool online) {
+        if (!online && o.once) finished = true;
+    };
     auto node = make_node(o, std::move(cfg), std::move(cb));
     if (!node) return tl::unexpected(node.error());
     Node& n = **node;
     rep = &n.reporter;
-    bool finished = false;
     n.on_event = [&](const Event& e) {
         if (e.kind == Event::Kind::kIncoming) {
             // Only peers outside the allowlist surface here: refuse them.
@@ -195,6 +200,10 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
     bool eof = false;
     bool blocked = false;
     bool closed_by_us = false;
+    bool offline_sent = false;
+    bool peer_left = false;
+    constexpr Duration offline_wait = std::chrono::seconds{5};
+    Instant offline_deadline = Instant::max();
     std::optional<Failure> failure;
     std::vector<std::uint8_t> pending;  // read from stdin, not yet accepted by the endpoint
     std::size_t pending_off = 0;
@@ -285,6 +294,10 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
             send_pending(now);
         }
         if (e.kind == Event::Kind::kStatus && e.to == Status::kClosed && !closed_by_us) {
+            if (offline_sent && e.reason == CloseReason::kKilledByPeer) {
+                peer_left = true;  // all our data was acknowledged before OFFLINE went out
+                return;
+            }
             failure = Failure{fmt::format("connection to {} closed: {} while {}", o.to,
                                           to_string(e.reason), to_string(e.from))};
             if (e.reason == CloseReason::kTimedOut) {
@@ -297,7 +310,7 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
     const Instant give_up = o.timeout > 0 ? started + std::chrono::duration_cast<Duration>(
                                                           std::chrono::duration<double>(o.timeout))
                                           : Instant::max();
-    while (!failure && !n.loop.stopped() && stdout_ok) {
+    while (!failure && !peer_left && !n.loop.stopped() && stdout_ok) {
         const Instant now = runtime::monotonic_now();
         if (!established && now >= give_up) {
             auto info = n.endpoint->info(*id);
@@ -307,6 +320,15 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
         }
         if (established && !stdin_polled) read_stdin(now);
         if (established && eof && pending.empty() && n.friends->all_acked(*id)) {
+            // Everything arrived: say OFFLINE (reliable, unlike the KILL after it), wait for
+            // its acknowledgement (at most offline_wait), then close.
+            if (!offline_sent) {
+                offline_sent = true;
+                offline_deadline = now + offline_wait;
+                if (n.friends->send_offline(now, *id)) continue;
+            }
+        }
+        if (offline_sent && (now >= offline_deadline || n.friends->all_acked(*id))) {
             closed_by_us = true;
             (void)n.endpoint->close(now, *id);
             n.loop.flush();

@@ -180,6 +180,13 @@ Result<std::uint32_t> FriendLayer::send_message(Instant now, ConnectionId id, st
                                    std::span<const std::uint8_t>(msg).first(text.size() + 1));
 }
 
+Result<void> FriendLayer::send_offline(Instant now, ConnectionId id) {
+    const std::array<std::uint8_t, 1> msg{kOffline};
+    auto r = endpoint_.send_lossless(now, id, msg);
+    if (!r) return tl::unexpected(r.error());
+    return {};
+}
+
 Result<std::size_t> FriendLayer::send_stream(Instant now, ConnectionId id,
                                              std::span<const std::uint8_t> bytes) {
     std::size_t consumed = 0;

@@ -94,7 +94,10 @@ class FriendLayer {
     /// worth of packets: retry after Event::Kind::kWritable or Event::Kind::kAcked.
     Result<std::size_t> send_stream(Instant now, ConnectionId id,
                                     std::span<const std::uint8_t> bytes);
-    /// Whether the peer announced ONLINE.
+    /// Announces OFFLINE: we are about to leave. It is lossless, so unlike the KILL that
+    /// follows (sent once, as in c-toxcore) it arrives; a peer sees it after all our data.
+    Result<void> send_offline(Instant now, ConnectionId id);
+    /// Whether the peer announced ONLINE (and not OFFLINE since).
     [[nodiscard]] bool peer_online(ConnectionId id) const;
     /// Whether every lossless packet we sent on `id` was acknowledged.
     [[nodiscard]] bool all_acked(ConnectionId id) const;

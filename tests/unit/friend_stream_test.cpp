@@ -1,6 +1,7 @@
 // FriendLayer: the byte stream must never starve ALIVE (found by the c-toxcore interop test
 // stream_lossy_relay: 8 MiB queued on a 0.2 MiB/s link delayed our ALIVE by > 32 s and c-toxcore
 // dropped the friend; and an ALIVE refused by a full send buffer was silently lost).
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -154,6 +155,26 @@ TEST(FriendStream, StreamLeavesRoomForMessages) {
     // The longest text message still fits behind the stream.
     const std::string text(kMaxMessageSize - 1, 'x');
     EXPECT_TRUE(l.fa.send_message(l.now, id, text).has_value());
+}
+
+TEST(FriendStream, OfflineArrivesAfterTheDataAndSurvivesLoss) {
+    Link l(EndpointConfig{});
+    const ConnectionId id = establish(l);
+    std::vector<std::uint8_t> data(64 * 1024, 0x5a);
+    auto n = l.fa.send_stream(l.now, id, data);
+    ASSERT_TRUE(n.has_value());
+    ASSERT_TRUE(l.fa.send_offline(l.now, id).has_value());
+    EXPECT_FALSE(l.fa.all_acked(id));
+    // The first transmission of everything is lost; retransmissions bring it all, in order.
+    l.advance(300ms, /*a_to_b=*/false);
+    l.received.clear();
+    l.advance(3s);
+    ASSERT_FALSE(l.received.empty());
+    EXPECT_EQ(l.received.back(), kOffline) << "OFFLINE must be the last message B reads";
+    const auto streams = std::count(l.received.begin(), l.received.end(), kStream);
+    EXPECT_EQ(static_cast<std::size_t>(streams), (*n + kStreamChunk - 1) / kStreamChunk)
+        << "every stream packet must arrive before OFFLINE";
+    EXPECT_TRUE(l.fa.all_acked(id)) << "B acknowledged OFFLINE";
 }
 
 }  // namespace
