@@ -12,8 +12,9 @@
 // Every driver subcommand prints one JSON object on stdout. Children print JSON lines with
 // "t_ns" (CLOCK_MONOTONIC, shared by all processes), so the driver can time across processes.
 //
-// Safety: like tests/interop/tox_harness, this executable interposes sendto/sendmsg/connect
-// and refuses every destination outside 127.0.0.0/8 and ::1 before the system call; UDP-only,
+// Safety: like tests/interop/tox_harness, this executable links the loopback guard
+// (tests/support/loopback_guard.hpp), which refuses every destination outside 127.0.0.0/8 and
+// ::1 before the system call; UDP-only,
 // no IPv6, no LAN discovery, no TCP relay, no hole punching; bootstrap only to 127.0.0.1.
 // The interposed sendto also records when the first net_crypto packet of each kind (cookie
 // request, cookie response, handshake, data) left c-toxcore: the first cookie request is the
@@ -23,13 +24,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <dlfcn.h>
 #include <memory>
 #include <netinet/in.h>
 #include <optional>
 #include <string>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
 
 #include <sodium.h>
@@ -41,66 +42,29 @@
 
 #include "compare_common.hpp"
 #include "friend/friend.hpp"
+#include "loopback_guard.hpp"
 
-// --- loopback guard --------------------------------------------------------------------------
+// --- loopback guard (tests/support/loopback_guard.hpp) and first-send timestamps -------------
 
 namespace guard {
-
-std::atomic<std::uint64_t> g_refused{0};
 
 /// First send time (CLOCK_MONOTONIC ns) and destination port of net_crypto packet types
 /// 0x18 cookie request, 0x19 cookie response, 0x1a handshake, 0x1b data.
 std::array<std::atomic<std::int64_t>, 4> g_first_ns{};
 std::array<std::atomic<int>, 4> g_first_port{};
 
-bool allowed(const sockaddr* sa, socklen_t len) {
-    if (sa == nullptr) return true;
-    if (sa->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-        sockaddr_in sin{};
-        std::memcpy(&sin, sa, sizeof(sin));
-        return (ntohl(sin.sin_addr.s_addr) >> 24U) == 127U;
-    }
-    if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-        sockaddr_in6 sin6{};
-        std::memcpy(&sin6, sa, sizeof(sin6));
-        const auto* b = sin6.sin6_addr.s6_addr;
-        static constexpr std::array<std::uint8_t, 16> kLoop{0, 0, 0, 0, 0, 0, 0, 0,
-                                                            0, 0, 0, 0, 0, 0, 0, 1};
-        if (std::memcmp(b, kLoop.data(), 16) == 0) return true;
-        static constexpr std::array<std::uint8_t, 12> kMapped{0, 0, 0, 0, 0,    0,
-                                                              0, 0, 0, 0, 0xFF, 0xFF};
-        return std::memcmp(b, kMapped.data(), 12) == 0 && b[12] == 127;
-    }
-    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) return false;  // too short
-    return sa->sa_family != AF_PACKET;
-}
+std::uint64_t refused() { return netcrypto::testing::loopback_guard::refused(); }
 
-bool peer_allowed(int fd) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof(peer);
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return true;
-    return allowed(reinterpret_cast<const sockaddr*>(&peer), len);
-}
-
-template <typename Fn>
-Fn next(const char* name) {
-    void* sym = ::dlsym(RTLD_NEXT, name);
-    if (sym == nullptr) std::abort();
-    Fn fn = nullptr;
-    static_assert(sizeof(fn) == sizeof(sym));
-    std::memcpy(&fn, &sym, sizeof(fn));
-    return fn;
-}
-
-void refuse() {
-    if (g_refused.fetch_add(1) < 5) {
+void report_refusal(const char* /*call*/, const sockaddr* /*sa*/, socklen_t /*len*/,
+                    const void* /*caller*/) {
+    if (refused() <= 5) {
         static constexpr char kMsg[] = "tox_compare: loopback guard refused a send\n";
         (void)!::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
     }
-    errno = EPERM;
 }
 
-void record(const void* buf, std::size_t n, const sockaddr* sa, socklen_t len) {
+void record(const void* buf, std::size_t n, const sockaddr* sa, socklen_t len,
+            const void* /*caller*/) {
     if (buf == nullptr || n == 0) return;
     const auto type = *static_cast<const std::uint8_t*>(buf);
     if (type < 0x18 || type > 0x1b) return;
@@ -118,43 +82,13 @@ void record(const void* buf, std::size_t n, const sockaddr* sa, socklen_t len) {
     }
 }
 
+// Installed before main() runs.
+const bool g_hooks_installed = [] {
+    netcrypto::testing::loopback_guard::set_hooks(&report_refusal, &record);
+    return true;
+}();
+
 }  // namespace guard
-
-extern "C" ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
-                          socklen_t addr_len) {
-    using Fn = ssize_t (*)(int, const void*, size_t, int, const sockaddr*, socklen_t);
-    static const Fn real = guard::next<Fn>("sendto");
-    if (addr != nullptr ? !guard::allowed(addr, addr_len) : !guard::peer_allowed(fd)) {
-        guard::refuse();
-        return -1;
-    }
-    guard::record(buf, n, addr, addr_len);
-    return real(fd, buf, n, flags, addr, addr_len);
-}
-
-extern "C" ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    using Fn = ssize_t (*)(int, const msghdr*, int);
-    static const Fn real = guard::next<Fn>("sendmsg");
-    const bool ok =
-        msg != nullptr && msg->msg_name != nullptr
-            ? guard::allowed(static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen)
-            : guard::peer_allowed(fd);
-    if (!ok) {
-        guard::refuse();
-        return -1;
-    }
-    return real(fd, msg, flags);
-}
-
-extern "C" int connect(int fd, const sockaddr* addr, socklen_t addr_len) {
-    using Fn = int (*)(int, const sockaddr*, socklen_t);
-    static const Fn real = guard::next<Fn>("connect");
-    if (!guard::allowed(addr, addr_len)) {
-        guard::refuse();
-        return -1;
-    }
-    return real(fd, addr, addr_len);
-}
 
 namespace {
 
@@ -421,13 +355,13 @@ int tox_peer(const Args& args) {
                       {"file_rx_chunks", st.file_rx_chunks},
                       {"file_tx_bytes", st.file_tx_bytes},
                       {"file_tx_errors", st.file_tx_errors},
-                      {"refused_sends", guard::g_refused.load()}});
+                      {"refused_sends", guard::refused()}});
             } else {
                 emit({{"event", "error"}, {"what", "unknown command: " + line}});
             }
         }
     }
-    emit({{"event", "exit"}, {"refused_sends", guard::g_refused.load()}});
+    emit({{"event", "exit"}, {"refused_sends", guard::refused()}});
     return 0;
 }
 

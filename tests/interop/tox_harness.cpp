@@ -4,8 +4,9 @@
 // of the netcrypto implementation. Commands arrive as lines on stdin, events leave as one JSON
 // object per line on stdout. See tests/interop/README.md for the full protocol.
 //
-// Safety: c-toxcore binds 0.0.0.0, so this executable interposes sendto/sendmsg/connect and
-// refuses (EPERM) every IPv4/IPv6 destination that is not loopback, before any real system call.
+// Safety: c-toxcore binds 0.0.0.0, so this executable links the loopback guard
+// (tests/support/loopback_guard.hpp): sendto/sendmsg/connect to any IPv4/IPv6 destination that
+// is not loopback are refused (EPERM) before any real system call.
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -42,77 +43,25 @@
 #include <sodium.h>
 #include <tox/tox.h>
 
+#include "loopback_guard.hpp"
+
 // ---------------------------------------------------------------------------------------------
-// Loopback guard (symbol interposition).
+// Loopback guard (tests/support/loopback_guard.hpp): this executable records what it refused
+// and counts the sendto calls that libtoxcore made.
 // ---------------------------------------------------------------------------------------------
 
 namespace guard {
 
-std::atomic<uint64_t> g_refused{0};         // refused non-loopback attempts (all kinds)
-std::atomic<uint64_t> g_allowed_sendto{0};  // sendto calls forwarded to libc
+using netcrypto::testing::loopback_guard::destination_allowed;
+
+std::atomic<uint64_t> g_allowed_sendto{0};               // sendto calls forwarded to libc
 std::atomic<uint64_t> g_allowed_sendto_from_toxcore{0};  // ... whose caller was libtoxcore
 
 std::mutex g_mutex;
 std::set<std::string> g_refused_destinations;  // "kind addr:port <- caller", bounded
 constexpr size_t kMaxRecordedDestinations = 32;
 
-// Returns true when the destination may be used: loopback IPv4/IPv6 (incl. IPv4-mapped), and
-// non-IP families (AF_UNIX, AF_NETLINK, ...), which never leave the host.
-bool destination_allowed(const sockaddr* sa, socklen_t len) {
-    if (sa == nullptr) {
-        return true;
-    }
-    if (len < static_cast<socklen_t>(sizeof(sa_family_t))) {
-        return true;  // the kernel rejects it anyway
-    }
-    if (sa->sa_family == AF_INET) {
-        if (len < static_cast<socklen_t>(sizeof(sockaddr_in))) {
-            return false;
-        }
-        sockaddr_in sin{};
-        std::memcpy(&sin, sa, sizeof(sin));
-        const uint32_t host = ntohl(sin.sin_addr.s_addr);
-        return (host >> 24) == 127U;
-    }
-    if (sa->sa_family == AF_INET6) {
-        if (len < static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-            return false;
-        }
-        sockaddr_in6 sin6{};
-        std::memcpy(&sin6, sa, sizeof(sin6));
-        const uint8_t* b = sin6.sin6_addr.s6_addr;
-        static constexpr uint8_t kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-        if (std::memcmp(b, kLoop, 16) == 0) {
-            return true;
-        }
-        static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        return std::memcmp(b, kMapped, 12) == 0 && b[12] == 127U;
-    }
-    return sa->sa_family != AF_PACKET;  // raw link-layer sends are never allowed
-}
-
-std::string describe(const sockaddr* sa, socklen_t len) {
-    char buf[INET6_ADDRSTRLEN + 16] = {0};
-    if (sa != nullptr && sa->sa_family == AF_INET &&
-        len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-        sockaddr_in sin{};
-        std::memcpy(&sin, sa, sizeof(sin));
-        char ip[INET_ADDRSTRLEN] = {0};
-        inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
-        std::snprintf(buf, sizeof(buf), "%s:%u", ip, static_cast<unsigned>(ntohs(sin.sin_port)));
-    } else if (sa != nullptr && sa->sa_family == AF_INET6 &&
-               len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-        sockaddr_in6 sin6{};
-        std::memcpy(&sin6, sa, sizeof(sin6));
-        char ip[INET6_ADDRSTRLEN] = {0};
-        inet_ntop(AF_INET6, &sin6.sin6_addr, ip, sizeof(ip));
-        std::snprintf(buf, sizeof(buf), "[%s]:%u", ip,
-                      static_cast<unsigned>(ntohs(sin6.sin6_port)));
-    } else {
-        std::snprintf(buf, sizeof(buf), "family-%d", sa == nullptr ? -1 : sa->sa_family);
-    }
-    return buf;
-}
+uint64_t refused() { return netcrypto::testing::loopback_guard::refused(); }
 
 std::string caller_name(const void* ret_addr) {
     Dl_info info{};
@@ -139,9 +88,10 @@ bool caller_is_toxcore(const void* ret_addr) {
 }
 
 void record_refusal(const char* kind, const sockaddr* sa, socklen_t len, const void* ret_addr) {
-    const uint64_t n = g_refused.fetch_add(1) + 1;
-    const std::string entry =
-        std::string(kind) + " " + describe(sa, len) + " <- " + caller_name(ret_addr);
+    const uint64_t n = refused();
+    const std::string entry = std::string(kind) + " " +
+                              netcrypto::testing::loopback_guard::describe(sa, len) + " <- " +
+                              caller_name(ret_addr);
     bool is_new = false;
     {
         std::lock_guard<std::mutex> lock(g_mutex);
@@ -155,93 +105,21 @@ void record_refusal(const char* kind, const sockaddr* sa, socklen_t len, const v
     }
 }
 
-template <typename Fn>
-Fn next_symbol(const char* name) {
-    void* sym = dlsym(RTLD_NEXT, name);
-    if (sym == nullptr) {
-        std::fprintf(stderr, "tox_harness: dlsym(RTLD_NEXT, %s) failed\n", name);
-        std::abort();
+void count_sendto(const void* /*buf*/, size_t /*n*/, const sockaddr* /*sa*/, socklen_t /*len*/,
+                  const void* ret_addr) {
+    g_allowed_sendto.fetch_add(1);
+    if (caller_is_toxcore(ret_addr)) {
+        g_allowed_sendto_from_toxcore.fetch_add(1);
     }
-    Fn fn = nullptr;
-    static_assert(sizeof(fn) == sizeof(sym));
-    std::memcpy(&fn, &sym, sizeof(fn));
-    return fn;
 }
 
-// For calls without an explicit destination (connected sockets), check the peer.
-bool connected_peer_allowed(int fd, sockaddr_storage* peer, socklen_t* peer_len) {
-    *peer_len = sizeof(*peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(peer), peer_len) != 0) {
-        *peer_len = 0;
-        return true;  // not connected: the real call fails on its own
-    }
-    return destination_allowed(reinterpret_cast<const sockaddr*>(peer), *peer_len);
-}
+// Installed before main() runs, so that no send escapes the bookkeeping.
+const bool g_hooks_installed = [] {
+    netcrypto::testing::loopback_guard::set_hooks(&record_refusal, &count_sendto);
+    return true;
+}();
 
 }  // namespace guard
-
-extern "C" ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
-                          socklen_t addr_len) {
-    using Fn = ssize_t (*)(int, const void*, size_t, int, const sockaddr*, socklen_t);
-    static const Fn real = guard::next_symbol<Fn>("sendto");
-    const void* ret = __builtin_return_address(0);
-    if (addr != nullptr) {
-        if (!guard::destination_allowed(addr, addr_len)) {
-            guard::record_refusal("sendto", addr, addr_len, ret);
-            errno = EPERM;
-            return -1;
-        }
-    } else {
-        sockaddr_storage peer{};
-        socklen_t peer_len = 0;
-        if (!guard::connected_peer_allowed(fd, &peer, &peer_len)) {
-            guard::record_refusal("sendto", reinterpret_cast<const sockaddr*>(&peer), peer_len,
-                                  ret);
-            errno = EPERM;
-            return -1;
-        }
-    }
-    guard::g_allowed_sendto.fetch_add(1);
-    if (guard::caller_is_toxcore(ret)) {
-        guard::g_allowed_sendto_from_toxcore.fetch_add(1);
-    }
-    return real(fd, buf, n, flags, addr, addr_len);
-}
-
-extern "C" ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    using Fn = ssize_t (*)(int, const msghdr*, int);
-    static const Fn real = guard::next_symbol<Fn>("sendmsg");
-    const void* ret = __builtin_return_address(0);
-    if (msg != nullptr && msg->msg_name != nullptr) {
-        const auto* sa = static_cast<const sockaddr*>(msg->msg_name);
-        if (!guard::destination_allowed(sa, msg->msg_namelen)) {
-            guard::record_refusal("sendmsg", sa, msg->msg_namelen, ret);
-            errno = EPERM;
-            return -1;
-        }
-    } else {
-        sockaddr_storage peer{};
-        socklen_t peer_len = 0;
-        if (!guard::connected_peer_allowed(fd, &peer, &peer_len)) {
-            guard::record_refusal("sendmsg", reinterpret_cast<const sockaddr*>(&peer), peer_len,
-                                  ret);
-            errno = EPERM;
-            return -1;
-        }
-    }
-    return real(fd, msg, flags);
-}
-
-extern "C" int connect(int fd, const sockaddr* addr, socklen_t addr_len) {
-    using Fn = int (*)(int, const sockaddr*, socklen_t);
-    static const Fn real = guard::next_symbol<Fn>("connect");
-    if (!guard::destination_allowed(addr, addr_len)) {
-        guard::record_refusal("connect", addr, addr_len, __builtin_return_address(0));
-        errno = EPERM;
-        return -1;
-    }
-    return real(fd, addr, addr_len);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: time, hex, JSON output.
@@ -1253,7 +1131,7 @@ void Harness::emit_stats() {
     Json("stats")
         .unum("stream_rx_bytes", stream_rx_.bytes)
         .str("stream_rx_sha256", stream_rx_.digest_hex())
-        .unum("nonloopback_sends", guard::g_refused.load())
+        .unum("nonloopback_sends", guard::refused())
         .raw("refused_destinations", refused)
         .unum("loopback_sendto_calls", guard::g_allowed_sendto.load())
         .unum("loopback_sendto_calls_from_toxcore", guard::g_allowed_sendto_from_toxcore.load())
@@ -1270,7 +1148,7 @@ void Harness::emit_stats() {
 // guard (so it is certain that they are interposed): bootstrap toxcore to 10.0.0.1, so that
 // libtoxcore itself tries to send there. Both are refused before the real system call.
 void Harness::debug_probe_nonloopback() {
-    const uint64_t before = guard::g_refused.load();
+    const uint64_t before = guard::refused();
     bool own_refused = false;
     bool own_sendmsg_refused = false;
     bool own_connect_refused = false;
@@ -1302,12 +1180,12 @@ void Harness::debug_probe_nonloopback() {
     if (toxcore_calls > 0 && !stopped_) {
         uint8_t key[TOX_PUBLIC_KEY_SIZE];
         randombytes_buf(key, sizeof(key));
-        const uint64_t mid = guard::g_refused.load();
+        const uint64_t mid = guard::refused();
         Tox_Err_Bootstrap err = TOX_ERR_BOOTSTRAP_OK;
         tox_bootstrap(tox_.get(), "10.0.0.1", 33445, key, &err);
         tox_iterate(tox_.get(), this);
         toxcore_probe = true;
-        toxcore_refused = guard::g_refused.load() - mid;
+        toxcore_refused = guard::refused() - mid;
     }
     Json("probe_nonloopback")
         .boolean("own_sendto_refused", own_refused)
@@ -1315,8 +1193,8 @@ void Harness::debug_probe_nonloopback() {
         .boolean("own_connect_refused", own_connect_refused)
         .boolean("toxcore_probe_run", toxcore_probe)
         .unum("toxcore_refused", toxcore_refused)
-        .unum("refused_total_delta", guard::g_refused.load() - before)
-        .unum("nonloopback_sends", guard::g_refused.load())
+        .unum("refused_total_delta", guard::refused() - before)
+        .unum("nonloopback_sends", guard::refused())
         .t()
         .emit();
 }
@@ -1566,11 +1444,7 @@ int Harness::run() {
     }
 
     tox_.reset();  // tox_kill: sends KILL to connected friends
-    Json("exit")
-        .unum("nonloopback_sends", guard::g_refused.load())
-        .str("reason", exit_reason_)
-        .t()
-        .emit();
+    Json("exit").unum("nonloopback_sends", guard::refused()).str("reason", exit_reason_).t().emit();
     return 0;
 }
 
