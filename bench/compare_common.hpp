@@ -1,5 +1,5 @@
 // Helpers shared by netcrypto_compare and tox_compare (bench/compare.sh): child processes that
-// speak JSON lines (commands on stdin, one event per line on stdout), the monotonic clock that
+// speak JSON lines (tests/support/json_child.hpp), the monotonic clock that
 // every process of a run shares, /proc readers (CPU seconds, resident memory) and statistics.
 #pragma once
 
@@ -28,6 +28,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "json_child.hpp"
 
 namespace netcrypto::bench {
 
@@ -133,93 +135,45 @@ inline void emit(json j) {
     std::cout << j.dump() << std::endl;
 }
 
-/// A child process: commands go to its stdin, JSON lines come from its stdout (each stored
-/// with the driver's receive time in "_rx_ns"); its stderr is inherited. It never outlives
-/// the driver (PR_SET_PDEATHSIG), and the destructor closes stdin (the child's cue to quit),
-/// then kills it if it has not exited within 5 s.
+/// A child process speaking JSON lines (tests/support/json_child.hpp), with the events it
+/// printed (each stored with the driver's receive time in "_rx_ns"). The destructor closes its
+/// stdin (the child's cue to quit), then kills it if it has not exited within 5 s.
 class Child {
   public:
     Child(const std::string& exe, const std::vector<std::string>& args, std::string label)
-        : label_(std::move(label)) {
-        std::array<int, 2> in{};
-        std::array<int, 2> out{};
-        if (::pipe2(in.data(), O_CLOEXEC) != 0 || ::pipe2(out.data(), O_CLOEXEC) != 0) {
-            throw std::runtime_error("pipe2 failed");
-        }
-        std::vector<std::string> argv_s{exe};
-        argv_s.insert(argv_s.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : argv_s) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        const pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) ::_exit(126);
-            ::dup2(in[0], STDIN_FILENO);
-            ::dup2(out[1], STDOUT_FILENO);
-            ::execv(exe.c_str(), argv.data());
-            ::_exit(127);
-        }
-        ::close(in[0]);
-        ::close(out[1]);
-        in_ = in[1];
-        out_ = out[0];
-        ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
-    }
+        : label_(std::move(label)), proc_(exe, args) {}
     ~Child() { stop(); }
     Child(const Child&) = delete;
     Child& operator=(const Child&) = delete;
     Child(Child&&) = delete;
     Child& operator=(Child&&) = delete;
 
-    [[nodiscard]] pid_t pid() const { return pid_; }
-    [[nodiscard]] int stdout_fd() const { return out_; }
+    [[nodiscard]] pid_t pid() const { return proc_.pid(); }
+    [[nodiscard]] int stdout_fd() const { return proc_.stdout_fd(); }
     [[nodiscard]] const std::vector<json>& events() const { return events_; }
     [[nodiscard]] const std::string& label() const { return label_; }
 
     void send(const std::string& line) {
-        std::string l = line + "\n";
-        std::string_view rest = l;
-        while (!rest.empty()) {
-            const ssize_t n = ::write(in_, rest.data(), rest.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) throw std::runtime_error(label_ + ": write to stdin failed (child died?)");
-            rest.remove_prefix(static_cast<std::size_t>(n));
+        try {
+            proc_.send(line);
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error(label_ + ": " + e.what());
         }
     }
 
     /// Reads whatever the child printed, without blocking.
     void drain() {
-        std::array<char, 65536> buf{};
-        for (;;) {
-            const ssize_t n = ::read(out_, buf.data(), buf.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                if (n == 0) eof_ = true;
-                break;
-            }
-            pending_.append(buf.data(), static_cast<std::size_t>(n));
-        }
-        std::size_t nl = 0;
-        while ((nl = pending_.find('\n')) != std::string::npos) {
-            json j = json::parse(pending_.substr(0, nl), nullptr, false);
-            pending_.erase(0, nl + 1);
-            if (j.is_discarded() || !j.is_object()) continue;
+        proc_.read([this](json&& j, const std::string&) {
             j["_rx_ns"] = mono_ns();
             events_.push_back(std::move(j));
-        }
+        });
     }
 
     /// The first event named `name` at index ≥ `from` that satisfies `pred`, if already read.
     [[nodiscard]] std::optional<std::size_t> find(
         std::string_view name, std::size_t from = 0,
         const std::function<bool(const json&)>& pred = {}) const {
-        for (std::size_t i = from; i < events_.size(); ++i) {
-            if (events_[i].value("event", "") == name && (!pred || pred(events_[i]))) return i;
-        }
-        return std::nullopt;
+        return testing::find_event(events_, name, from, pred);
     }
 
     /// Waits (reading the child's output) for such an event; nullopt on timeout or EOF.
@@ -230,8 +184,8 @@ class Child {
             drain();
             if (auto i = find(name, from, pred)) return events_[*i];
             const std::int64_t left = deadline - mono_ns();
-            if (left <= 0 || eof_) return std::nullopt;
-            pollfd p{out_, POLLIN, 0};
+            if (left <= 0 || proc_.eof()) return std::nullopt;
+            pollfd p{proc_.stdout_fd(), POLLIN, 0};
             ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left / 1'000'000 + 1, 100)));
         }
     }
@@ -248,36 +202,11 @@ class Child {
     }
 
     /// Closes stdin and waits for the child (SIGKILL after 5 s).
-    void stop() {
-        if (in_ >= 0) {
-            ::close(in_);
-            in_ = -1;
-        }
-        if (pid_ > 0) {
-            int status = 0;
-            for (int i = 0; i < 500 && pid_ > 0; ++i) {
-                if (::waitpid(pid_, &status, WNOHANG) == pid_) pid_ = -1;
-                if (pid_ > 0) ::usleep(10'000);
-            }
-            if (pid_ > 0) {
-                ::kill(pid_, SIGKILL);
-                ::waitpid(pid_, &status, 0);
-                pid_ = -1;
-            }
-        }
-        if (out_ >= 0) {
-            ::close(out_);
-            out_ = -1;
-        }
-    }
+    void stop() { proc_.stop(std::chrono::seconds{5}); }
 
   private:
     std::string label_;
-    pid_t pid_ = -1;
-    int in_ = -1;
-    int out_ = -1;
-    bool eof_ = false;
-    std::string pending_;
+    testing::JsonChild proc_;
     std::vector<json> events_;
 };
 

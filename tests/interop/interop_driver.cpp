@@ -62,6 +62,7 @@
 #include <netcrypto/runtime.hpp>
 
 #include "friend/friend.hpp"
+#include "json_child.hpp"
 
 namespace {
 
@@ -168,42 +169,15 @@ Address loopback(std::uint16_t port) { return Address::ipv4(127, 0, 0, 1, port);
 class Harness {
   public:
     Harness(const std::string& exe, const std::vector<std::string>& args, std::string label)
-        : label_(std::move(label)) {
-        std::array<int, 2> in{};
-        std::array<int, 2> out{};
-        require(::pipe2(in.data(), O_CLOEXEC) == 0 && ::pipe2(out.data(), O_CLOEXEC) == 0, "pipe2");
-        std::vector<std::string> argv_s{exe};
-        argv_s.insert(argv_s.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : argv_s) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        const pid_t parent = ::getpid();
-        pid_ = ::fork();
-        require(pid_ >= 0, "fork");
-        if (pid_ == 0) {
-            // Child: never outlive the driver (a failed test must not leave c-toxcore running).
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) ::_exit(126);
-            ::dup2(in[0], STDIN_FILENO);
-            ::dup2(out[1], STDOUT_FILENO);
-            ::execv(exe.c_str(), argv.data());
-            ::_exit(127);
-        }
-        ::close(in[0]);
-        ::close(out[1]);
-        in_ = in[1];
-        out_ = out[0];
-        ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
-        std::string cmdline;
-        for (const auto& a : argv_s) cmdline += cat(" ", a);
-        log("[", label_, "] spawned pid ", pid_, ":", cmdline);
+        : label_(std::move(label)), proc_(exe, args) {
+        log("[", label_, "] spawned pid ", proc_.pid(), ": ", proc_.command_line());
     }
     ~Harness() { kill(); }
     Harness(const Harness&) = delete;
     Harness& operator=(const Harness&) = delete;
 
-    [[nodiscard]] int stdout_fd() const { return out_; }
-    [[nodiscard]] bool eof() const { return eof_; }
+    [[nodiscard]] int stdout_fd() const { return proc_.stdout_fd(); }
+    [[nodiscard]] bool eof() const { return proc_.eof(); }
     [[nodiscard]] const std::string& label() const { return label_; }
     [[nodiscard]] const std::vector<json>& events() const { return events_; }
     [[nodiscard]] std::size_t mark() const { return events_.size(); }
@@ -214,50 +188,30 @@ class Harness {
 
     /// Reads what the child printed; called by the loop when the pipe is readable.
     void on_readable() {
-        std::array<char, 65536> buf{};
-        for (;;) {
-            const ssize_t n = ::read(out_, buf.data(), buf.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) break;  // EAGAIN
-            if (n == 0) {
-                eof_ = true;
-                break;
-            }
-            pending_.append(buf.data(), static_cast<std::size_t>(n));
-        }
-        std::size_t nl = 0;
-        while ((nl = pending_.find('\n')) != std::string::npos) {
-            std::string line = pending_.substr(0, nl);
-            pending_.erase(0, nl + 1);
-            json j = json::parse(line, nullptr, false);
-            if (j.is_discarded() || !j.is_object()) {
-                log("[", label_, "] unparsable line: ", line);
-                continue;
-            }
-            const std::string ev = j.value("event", "");
-            if (ev == "stats") {
-                last_stats_ = j;
-                last_stats_time_ = runtime::monotonic_now();
-                ++stats_count_;
-            } else {
-                log("[", label_, "] ", line.size() > 400 ? cat(line.substr(0, 400), "…") : line);
-            }
-            events_.push_back(std::move(j));
-            times_.push_back(runtime::monotonic_now());
-        }
+        proc_.read(
+            [this](json&& j, const std::string& line) {
+                if (j.value("event", "") == "stats") {
+                    last_stats_ = j;
+                    last_stats_time_ = runtime::monotonic_now();
+                    ++stats_count_;
+                } else {
+                    log("[", label_, "] ",
+                        line.size() > 400 ? cat(line.substr(0, 400), "…") : line);
+                }
+                events_.push_back(std::move(j));
+                times_.push_back(runtime::monotonic_now());
+            },
+            [this](const std::string& line) { log("[", label_, "] unparsable line: ", line); });
     }
 
     void send(const std::string& line) {
         if (line.rfind("stats", 0) != 0) {
             log("[", label_, "] <- ", line.size() > 200 ? cat(line.substr(0, 200), "…") : line);
         }
-        std::string l = cat(line, "\n");
-        std::string_view rest = l;
-        while (!rest.empty()) {
-            const ssize_t n = ::write(in_, rest.data(), rest.size());
-            if (n < 0 && errno == EINTR) continue;
-            require(n > 0, "write to harness stdin (harness died?)");
-            rest.remove_prefix(static_cast<std::size_t>(n));
+        try {
+            proc_.send(line);
+        } catch (const std::runtime_error&) {
+            require(false, "write to harness stdin (harness died?)");
         }
     }
 
@@ -265,11 +219,7 @@ class Harness {
     [[nodiscard]] std::optional<std::size_t> find(
         std::string_view name, std::size_t from = 0,
         const std::function<bool(const json&)>& pred = {}) const {
-        for (std::size_t i = from; i < events_.size(); ++i) {
-            const json& j = events_[i];
-            if (j.value("event", "") == name && (!pred || pred(j))) return i;
-        }
-        return std::nullopt;
+        return netcrypto::testing::find_event(events_, name, from, pred);
     }
     [[nodiscard]] std::size_t count(std::string_view name, std::size_t from = 0) const {
         std::size_t c = 0;
@@ -281,59 +231,24 @@ class Harness {
 
     /// Called after the exit event (or on EOF): reaps the child within `timeout`, else kills it.
     void reap(Duration timeout) {
-        if (pid_ <= 0) return;
-        const Instant deadline = runtime::monotonic_now() + timeout;
-        for (;;) {
-            int status = 0;
-            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                pid_ = -1;
-                return;
-            }
-            if (runtime::monotonic_now() >= deadline) break;
-            ::usleep(10'000);
+        if (auto status =
+                proc_.wait_exit(std::chrono::duration_cast<std::chrono::milliseconds>(timeout))) {
+            exit_status_ = *status;
+            return;
         }
         log("[", label_, "] did not exit in time: SIGKILL");
         kill();
     }
+    /// The status the harness exited with by itself (reap), or -1.
     [[nodiscard]] int exit_status() const { return exit_status_; }
 
   private:
-    void kill() {
-        if (in_ >= 0) {
-            ::close(in_);  // EOF on stdin: the harness quits cleanly
-            in_ = -1;
-        }
-        if (pid_ > 0) {
-            for (int i = 0; i < 300; ++i) {
-                int status = 0;
-                if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                    pid_ = -1;
-                    break;
-                }
-                ::usleep(10'000);
-            }
-            if (pid_ > 0) {
-                ::kill(pid_, SIGKILL);
-                int status = 0;
-                ::waitpid(pid_, &status, 0);
-                pid_ = -1;
-            }
-        }
-        if (out_ >= 0) {
-            ::close(out_);
-            out_ = -1;
-        }
-    }
+    /// EOF on stdin (the harness quits cleanly), 3 s of grace, then SIGKILL.
+    void kill() { proc_.stop(std::chrono::seconds{3}); }
 
     std::string label_;
-    pid_t pid_ = -1;
-    int in_ = -1;
-    int out_ = -1;
-    bool eof_ = false;
+    netcrypto::testing::JsonChild proc_;
     int exit_status_ = -1;
-    std::string pending_;
     std::vector<json> events_;
     std::vector<Instant> times_;
     json last_stats_;
