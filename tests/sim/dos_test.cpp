@@ -97,26 +97,52 @@ std::vector<Address> spoofed_sources(std::uint16_t count) {
     return sources;
 }
 
+/// 1,000,000 cookie requests from 1,000 spoofed sources at B (500 every 0.5 ms: one second of
+/// virtual time); 200 ms in, the legitimate peer A connects to B. run() goes on until both are
+/// Established (at most 2 s after A started), then lets the rest of the flood in.
+struct FloodRun {
+    FloodRun(std::uint64_t seed, bool fresh_keys)
+        : p(seed, link(), {}, {}, /*keep_trace=*/false),
+          flood(spoofed_sources(1000), p.b.address(), p.b.dht_key(), 1'000'000,
+                std::chrono::microseconds{500}, p.sim.now(), fresh_keys) {
+        p.sim.add_node(flood, spoofed_sources(1000));
+    }
+    static LinkConfig link() {
+        LinkConfig l;
+        l.delay = std::chrono::milliseconds{5};
+        return l;
+    }
+    ::testing::AssertionResult run() {
+        const Instant start = p.sim.now();
+        const auto connect_at = start + std::chrono::milliseconds{200};
+        p.sim.at(connect_at, [&] {
+            under_load_at_connect = p.b.endpoint().under_load();
+            p.connect_a_to_b();
+        });
+        auto r = p.sim.run_until([&] { return p.both_established(); },
+                                 connect_at + std::chrono::seconds{2});
+        if (!r) return ::testing::AssertionFailure() << r << "; flood sent " << flood.sent;
+        took = std::chrono::duration<double>(p.sim.now() - connect_at).count();
+        if (!p.sim.run_for(std::chrono::seconds{1})) {
+            return ::testing::AssertionFailure() << "the simulation stopped after Established";
+        }
+        elapsed = std::chrono::duration<double>(p.sim.now() - start).count();
+        return ::testing::AssertionSuccess();
+    }
+
+    Pair p;
+    Flooder flood;
+    double took = 0;     ///< seconds from A's connect() to both Established
+    double elapsed = 0;  ///< seconds of the whole run
+    bool under_load_at_connect = false;
+};
+
 TEST(Dos, CookieFloodFromThousandSourcesDoesNotStopALegitimatePeer) {
-    LinkConfig link;
-    link.delay = std::chrono::milliseconds{5};
-    Pair p(11, link, {}, {}, /*keep_trace=*/false);
-    const std::vector<Address> sources = spoofed_sources(1000);
-    // 1,000,000 requests: 500 every 0.5 ms = 1,000,000 per second of virtual time.
-    Flooder flood(sources, p.b.address(), p.b.dht_key(), 1'000'000, std::chrono::microseconds{500},
-                  p.sim.now());
-    const NodeId idf = p.sim.add_node(flood, sources);
-    (void)idf;
-    const Instant start = p.sim.now();
-    p.sim.at(start + std::chrono::milliseconds{200}, [&] { p.connect_a_to_b(); });
-    auto r = p.sim.run_until([&] { return p.both_established(); },
-                             start + std::chrono::milliseconds{200} + std::chrono::seconds{2});
-    ASSERT_TRUE(r) << r << " flood sent " << flood.sent;
-    const double took =
-        std::chrono::duration<double>(p.sim.now() - start - std::chrono::milliseconds{200}).count();
-    // Let the whole flood arrive, then look at what it cost.
-    ASSERT_TRUE(p.sim.run_for(std::chrono::seconds{1}));
-    const auto& st = p.b.endpoint().stats();
+    FloodRun f(11, /*fresh_keys=*/false);
+    ASSERT_TRUE(f.run());
+    const auto& flood = f.flood;
+    const double took = f.took;
+    const auto& st = f.p.b.endpoint().stats();
     std::cout << "legitimate peer Established after " << took * 1000
               << " ms of virtual time; flood " << flood.sent << " requests, "
               << st.cookie_responses_sent << " answered, "
@@ -132,32 +158,20 @@ TEST(Dos, CookieFloodFromThousandSourcesDoesNotStopALegitimatePeer) {
     // 1000 DHT keys fit the shared-key cache: the flood costs one X25519 per source.
     EXPECT_LE(st.key_agreements, 1000U + 2) << "repeat requesters must hit the DHT-key cache";
     EXPECT_EQ(st.under_load_entries, 0U) << "a cached flood must not put the endpoint under load";
-    std::cout << "victim heap during the flood: peak " << p.b.endpoint_heap_peak << " B\n";
-    EXPECT_LE(p.b.endpoint_heap_peak, kEndpointStateBound) << "endpoint-wide memory bound broken";
+    std::cout << "victim heap during the flood: peak " << f.p.b.endpoint_heap_peak << " B\n";
+    EXPECT_LE(f.p.b.endpoint_heap_peak, kEndpointStateBound) << "endpoint-wide memory bound broken";
 }
 
 TEST(Dos, FreshKeyFloodIsCappedByTheKeyAgreementBudgetAndUnderLoadMode) {
-    LinkConfig link;
-    link.delay = std::chrono::milliseconds{5};
-    Pair p(14, link, {}, {}, /*keep_trace=*/false);
-    // 1,000,000 junk requests, each under a new DHT key, from 1,000 sources in one second.
-    Flooder flood(spoofed_sources(1000), p.b.address(), p.b.dht_key(), 1'000'000,
-                  std::chrono::microseconds{500}, p.sim.now(), /*fresh_keys=*/true);
-    p.sim.add_node(flood, spoofed_sources(1000));
-    const Instant start = p.sim.now();
-    bool seen_under_load = false;
-    p.sim.at(start + std::chrono::milliseconds{200}, [&] {
-        seen_under_load = p.b.endpoint().under_load();
-        p.connect_a_to_b();
-    });
-    auto r = p.sim.run_until([&] { return p.both_established(); },
-                             start + std::chrono::milliseconds{200} + std::chrono::seconds{2});
-    ASSERT_TRUE(r) << r << " flood sent " << flood.sent;
-    const double took =
-        std::chrono::duration<double>(p.sim.now() - start - std::chrono::milliseconds{200}).count();
-    ASSERT_TRUE(p.sim.run_for(std::chrono::seconds{1}));
-    const double elapsed = std::chrono::duration<double>(p.sim.now() - start).count();
-    const auto& st = p.b.endpoint().stats();
+    // Junk requests, each under a new DHT key: B can only reject them after an X25519.
+    FloodRun f(14, /*fresh_keys=*/true);
+    ASSERT_TRUE(f.run());
+    const auto& flood = f.flood;
+    const auto& p = f.p;
+    const double took = f.took;
+    const double elapsed = f.elapsed;
+    const bool seen_under_load = f.under_load_at_connect;
+    const auto& st = f.p.b.endpoint().stats();
     const auto under_load = st.drops(netcrypto::DropReason::kUnderLoad);
     const auto limited = st.drops(netcrypto::DropReason::kRateLimited);
     const auto bad_tag = st.drops(netcrypto::DropReason::kBadTag);
