@@ -8,7 +8,7 @@ packages=(
     g++ make cmake ninja-build pkg-config git
     libsodium-dev libexpected-dev libcli11-dev libfmt-dev nlohmann-json3-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    clang clang-format clang-tidy libclang-rt-14-dev
+    clang clang-format clang-tidy libclang-rt-14-dev llvm-14
     libtoxcore-dev
 )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine and runs the whole test suite:
-#   1. Release build with warnings as errors: unit, simulation, fuzz-corpus replay, interop, CLI tests.
+#   1. Release build with warnings as errors: unit, simulation, fuzz-corpus replay, interop, CLI tests;
+#      then scripts/lint.sh (clang-format, clang-tidy).
 #   2. ASan+UBSan build: unit and simulation tests (and fuzz-corpus replay).
 #   3. libFuzzer smoke run of every fuzz target (clang), when clang is present.
 set -euo pipefail
@@ -11,6 +12,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 echo "== release build (warnings are errors) =="
 bash scripts/build.sh
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
+
+echo "== static checks: clang-format, clang-tidy (warnings are errors) =="
+bash scripts/lint.sh
 
 echo "== sanitizer build (address,undefined): unit and simulation tests =="
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETCRYPTO_WERROR=ON \

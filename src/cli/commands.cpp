@@ -252,7 +252,7 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
 
     auto read_stdin = [&](Instant now) {
         if (eof || blocked || !pending.empty()) return;
-        pending.resize(256 * 1024);
+        pending.resize(std::size_t{256} * 1024);
         const ssize_t r = ::read(STDIN_FILENO, pending.data(), pending.size());
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
             pending.clear();

@@ -48,11 +48,11 @@ class PayloadSource {
     }
 
   private:
+    crypto_generichash_state hash_{};  // first: it is 64-byte aligned
+    std::array<std::uint8_t, std::size_t{256} * 1024> buf_{};
+    std::array<std::uint8_t, 32> key_{};
     std::uint64_t total_;
     std::uint64_t produced_ = 0;
-    crypto_generichash_state hash_{};
-    std::array<std::uint8_t, 32> key_{};
-    std::array<std::uint8_t, 256 * 1024> buf_{};
 };
 
 std::string hex(std::span<const std::uint8_t> b) {

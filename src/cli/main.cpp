@@ -27,9 +27,8 @@ int report(const Outcome<void>& r) {
     return r.error().exit_code;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+/// The whole program; main() adds the last-resort error report.
+int run(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{
         "netcrypto: encrypted connections over Tox's net_crypto protocol (c-toxcore "
@@ -107,4 +106,17 @@ int main(int argc, char** argv) {
         return report(netcrypto::cli::run_demo(demo_opts));
     }
     return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "netcrypto: error: " << e.what() << std::endl;
+    } catch (...) {
+        std::cerr << "netcrypto: error: unknown exception" << std::endl;
+    }
+    return 1;
 }

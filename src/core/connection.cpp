@@ -171,7 +171,7 @@ void Connection::on_cookie_response(Services& s, Instant now, std::span<const st
     }
     HandshakeSending next;
     next.handshake.bytes = build_handshake(s, now, *cookie);
-    state_ = std::move(next);  // the send counter restarts with the new temp packet
+    state_ = next;  // the send counter restarts with the new temp packet
     set_status(s, Status::kCookieRequesting, Status::kHandshakeSending);
     send_temp(s, now);
 }

@@ -203,7 +203,6 @@ class CongestionController {
     std::uint64_t loss_window_lost_ = 0;  // of packets sent after the last cut
     std::uint64_t learn_acked_ = 0;       // this window's feedback while learning()
     std::uint64_t learn_lost_ = 0;
-    bool cut_in_window_ = false;                 // this loss window cut the window
     std::array<std::uint64_t, 3> past_acked_{};  // earlier windows, most recent first
     std::array<std::uint64_t, 3> past_lost_{};
     std::uint64_t loss_baseline_ppm_ = 0;  // smoothed loss rate per loss window
@@ -213,7 +212,6 @@ class CongestionController {
     Instant episode_end_{};            // losses of packets sent until here: same episode
     Instant learn_from_{};             // feedback from here on may be learnt (learning())
     Instant last_feedback_{};          // time of the on_ack / on_loss being processed
-    bool has_cut_ = false;
     // Pacer: a virtual send clock that may lag `now` by at most one burst.
     Instant pace_time_{};
     // RTT view cached from the last on_ack(), plus the smallest sample per round trip.
@@ -222,11 +220,8 @@ class CongestionController {
     std::uint64_t samples_seen_ = 0;
     Duration round_min_now_ = Duration::max();
     Duration round_min_before_ = Duration::max();
-    bool has_rtt_ = false;
     Instant last_ack_{};
-    bool has_ack_ = false;
     Instant used_window_at_{};  // last send with at least half the window in flight
-    bool has_used_window_ = false;
     Duration ack_gap_{};
     // Send log (ring) for the in-flight estimate.
     std::unique_ptr<SendRecord[]> log_;
@@ -234,6 +229,12 @@ class CongestionController {
     std::size_t log_head_ = 0;
     std::size_t log_size_ = 0;
     std::uint64_t log_bytes_ = 0;
+    // Flags, together so that they share one word.
+    bool cut_in_window_ = false;  // this loss window cut the window
+    bool has_cut_ = false;
+    bool has_rtt_ = false;
+    bool has_ack_ = false;
+    bool has_used_window_ = false;  // used_window_at_ is set
 };
 
 }  // namespace netcrypto::data
