@@ -230,7 +230,8 @@ class Endpoint {
     /// Counters for the whole endpoint (drops by reason, packets by type).
     [[nodiscard]] const EndpointStats& stats() const;
     /// True while strangers' requests that need X25519 are refused (see
-    /// EndpointConfig::key_agreements_per_second); updated by every input.
+    /// EndpointConfig::key_agreements_per_second); updated by every input and
+    /// by handle_timeout.
     [[nodiscard]] bool under_load() const;
 
     class Impl;

@@ -368,6 +368,7 @@ std::optional<Instant> Endpoint::Impl::next_timeout() const {
 }
 
 void Endpoint::Impl::handle_timeout(Instant now) {
+    update_load(now);
     if (now >= next_rotation_) {
         jar_.rotate(rng_);
         next_rotation_ = now + cfg_.cookie_rotation;

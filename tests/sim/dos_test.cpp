@@ -371,6 +371,15 @@ TEST_F(UnderLoad, TheModeEndsAfterTheHoldOnceHalfTheBudgetIsBack) {
     EXPECT_EQ(server_.stats().under_load_entries, 1U);
 }
 
+TEST_F(UnderLoad, ATimerTickAloneEndsTheModeWhenItMay) {
+    for (std::uint32_t i = 0; i < 11; ++i) (void)stranger_answered(t0_, i);
+    ASSERT_TRUE(server_.under_load());
+    server_.handle_timeout(t0_ + std::chrono::milliseconds{999});
+    EXPECT_TRUE(server_.under_load()) << "the hold is 1 s";
+    server_.handle_timeout(t0_ + std::chrono::seconds{1});
+    EXPECT_FALSE(server_.under_load()) << "no input needed to leave the mode";
+}
+
 TEST_F(UnderLoad, HandshakesFromStrangersAreRefusedOverBudgetAndKnownPeersStillConnect) {
     // Every stranger gets its cookie first (10 X25519), then the budget is empty.
     std::vector<std::unique_ptr<FakePeer>> peers;
