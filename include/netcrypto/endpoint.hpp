@@ -80,6 +80,9 @@ struct EndpointConfig {
     std::size_t max_connections = 100'000;
     /// Most unanswered incoming requests kept at once (older ones are dropped).
     std::size_t max_pending_incoming = 64;
+    /// Session keys of accepted handshakes remembered (for one cookie lifetime) to refuse
+    /// replays; when full of live entries the older half is forgotten.
+    std::size_t handshake_replay_cache = 16384;
     /// Accept incoming handshakes from any peer without an IncomingRequest round trip.
     bool accept_all = false;
     /// Peers accepted automatically (their incoming requests never surface).

@@ -10,7 +10,6 @@ namespace netcrypto {
 namespace {
 constexpr std::size_t kRateBuckets = 16384;
 constexpr std::size_t kMaxDhtCache = 1024;
-constexpr std::size_t kMaxSeenSessions = 16384;
 
 /// Asks the CPU to load every cache line of a connection at once. With thousands of
 /// connections the one a datagram belongs to is usually not cached; handling the packet then
@@ -575,13 +574,14 @@ bool Endpoint::Impl::seen_session(Instant now, const PublicKey& session_pk) {
 }
 
 void Endpoint::Impl::remember_session(Instant now, const PublicKey& session_pk) {
-    if (seen_sessions_.size() >= kMaxSeenSessions) {
+    if (seen_sessions_.size() >= std::max<std::size_t>(cfg_.handshake_replay_cache, 1)) {
         std::erase_if(seen_sessions_, [now](const auto& kv) { return kv.second <= now; });
     }
-    if (seen_sessions_.size() >= kMaxSeenSessions) {
-        // Still full of live entries (over 16,384 sessions within one cookie lifetime): forget
-        // the older half, so memory stays bounded. A replay of a forgotten session is still
-        // refused by every connection that is Established, and costs the attacker a handshake.
+    if (seen_sessions_.size() >= std::max<std::size_t>(cfg_.handshake_replay_cache, 1)) {
+        // Still full of live entries (more sessions within one cookie lifetime than the cache
+        // holds): forget the older half, so memory stays bounded. A replay of a forgotten session
+        // is still refused by every connection that is Established, and costs the attacker a
+        // handshake.
         std::vector<Instant> expiries;
         expiries.reserve(seen_sessions_.size());
         for (const auto& kv : seen_sessions_) expiries.push_back(kv.second);

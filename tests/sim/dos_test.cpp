@@ -408,5 +408,45 @@ TEST_F(UnderLoad, HandshakesFromStrangersAreRefusedOverBudgetAndKnownPeersStillC
     EXPECT_EQ(server_.connections().size(), 1U) << "the retried handshake must be accepted";
 }
 
+TEST(ReplayCache, FullOfLiveSessionsItForgetsTheOlderHalfAndStillRefusesRecentReplays) {
+    SeededRng rng(91);
+    EndpointConfig cfg;
+    cfg.handshake_replay_cache = 4;  // 10 handshakes below: the cache must shed entries
+    const Instant t0 = instant_from_ms(7'000'000);
+    Endpoint server(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, cfg);
+    std::array<std::uint8_t, kMaxDatagramSize> buf{};
+    const auto from = [](std::uint32_t i, std::uint16_t port) {
+        return Address::ipv4(10, 8, 0, static_cast<std::uint8_t>(i), port);
+    };
+    std::vector<std::vector<std::uint8_t>> handshakes;
+    for (std::uint32_t i = 0; i < 10; ++i) {
+        const Instant now = t0 + std::chrono::milliseconds{i};  // distinct expiries
+        FakePeer peer(3000 + i);
+        server.handle_datagram(now, from(i, 1), peer.cookie_request(server.dht_public_key()));
+        auto t = server.poll_transmit(now, buf);
+        ASSERT_TRUE(t);
+        auto cookie = peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
+        ASSERT_TRUE(cookie);
+        handshakes.push_back(
+            peer.handshake(now, server.public_key(), server.dht_public_key(), *cookie));
+        server.handle_datagram(now, from(i, 1), handshakes.back());  // pending incoming request
+        while (server.poll_transmit(now, buf)) {
+        }
+    }
+    const Instant later = t0 + std::chrono::milliseconds{20};
+    const auto replayed = [&](std::uint32_t i) {
+        const auto before = server.stats().drops(netcrypto::DropReason::kReplayedHandshake);
+        server.handle_datagram(later, from(i, 2), handshakes[i]);  // a new address
+        return server.stats().drops(netcrypto::DropReason::kReplayedHandshake) == before + 1;
+    };
+    for (std::uint32_t i = 6; i < 10; ++i) {
+        EXPECT_TRUE(replayed(i)) << "handshake " << i << " is among the 4 newest: refused";
+    }
+    EXPECT_FALSE(replayed(0)) << "the oldest session must have been forgotten (bounded cache)";
+    // Forgotten is not accepted: peer 0's request is still pending, so this is a duplicate.
+    EXPECT_GE(server.stats().drops(netcrypto::DropReason::kDuplicateIncoming), 1U);
+    EXPECT_TRUE(server.connections().empty());
+}
+
 }  // namespace
 }  // namespace netcrypto::sim
