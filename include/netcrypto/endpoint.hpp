@@ -78,7 +78,9 @@ struct EndpointConfig {
     std::size_t lossy_queue_messages = 256;
     /// Most connections at once (connect/accept refuse more).
     std::size_t max_connections = 100'000;
-    /// Most unanswered incoming requests kept at once (older ones are dropped).
+    /// Most unanswered incoming requests kept at once (older ones are dropped, and so is
+    /// their kIncoming event if it was not polled yet). A request expires after
+    /// cookie_validity.
     std::size_t max_pending_incoming = 64;
     /// Session keys of accepted handshakes remembered (for one cookie lifetime) to refuse
     /// replays; when full of live entries the older half is forgotten.

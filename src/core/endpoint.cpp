@@ -387,7 +387,7 @@ void Endpoint::Impl::handle_timeout(Instant now) {
         slot.conn->on_timeout(s, now);
         after(t.index);
     }
-    while (!pending_.empty() && pending_.front().expires <= now) pending_.pop_front();
+    while (!pending_.empty() && pending_.front().expires <= now) drop_oldest_pending();
 }
 
 std::optional<ConnectionId> Endpoint::Impl::find(const PublicKey& peer_key) const {
@@ -568,6 +568,17 @@ const crypto::SharedKey* Endpoint::Impl::dht_shared_for(const PublicKey& peer_dh
     return &dht_cache_.emplace(peer_dht_pk, std::move(k)).first->second;
 }
 
+void Endpoint::Impl::drop_oldest_pending() {
+    const std::uint64_t id = pending_.front().id;
+    pending_.pop_front();
+    // Its kIncoming event, if the application has not polled it yet, would only lead to
+    // kNoSuchRequest: withdraw it, so unpolled events stay bounded by max_pending_incoming.
+    auto it = std::find_if(events_.begin(), events_.end(), [id](const Event& e) {
+        return e.kind == Event::Kind::kIncoming && e.request == id;
+    });
+    if (it != events_.end()) events_.erase(it);
+}
+
 bool Endpoint::Impl::seen_session(Instant now, const PublicKey& session_pk) {
     auto it = seen_sessions_.find(session_pk);
     return it != seen_sessions_.end() && it->second > now;
@@ -677,7 +688,9 @@ void Endpoint::Impl::offer_incoming(Instant now, const handshake::HandshakeInfo&
             return;
         }
     }
-    while (pending_.size() >= cfg_.max_pending_incoming && !pending_.empty()) pending_.pop_front();
+    while (pending_.size() >= cfg_.max_pending_incoming && !pending_.empty()) {
+        drop_oldest_pending();
+    }
     if (cfg_.max_pending_incoming == 0) {
         s.drop(DropReason::kNotAccepted);
         return;

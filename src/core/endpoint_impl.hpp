@@ -166,6 +166,8 @@ class Endpoint::Impl final : public core::Outputs {
     void update_load(Instant now);
     /// Computes (one X25519) and caches the shared key with a DHT key that is not cached.
     const crypto::SharedKey* dht_shared_for(const PublicKey& peer_dht_pk);
+    /// Forgets the oldest pending incoming request and withdraws its unpolled kIncoming.
+    void drop_oldest_pending();
     bool seen_session(Instant now, const PublicKey& session_pk);
     void remember_session(Instant now, const PublicKey& session_pk);
     [[nodiscard]] bool auto_accepts(const PublicKey& peer) const;

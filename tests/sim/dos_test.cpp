@@ -448,5 +448,58 @@ TEST(ReplayCache, FullOfLiveSessionsItForgetsTheOlderHalfAndStillRefusesRecentRe
     EXPECT_TRUE(server.connections().empty());
 }
 
+TEST(PendingIncoming, UnpolledRequestsStayBoundedAndOnlyLiveOnesSurface) {
+    SeededRng rng(92);
+    EndpointConfig cfg;
+    cfg.max_pending_incoming = 2;
+    const Instant t0 = instant_from_ms(8'000'000);
+    Endpoint server(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, cfg);
+    std::array<std::uint8_t, kMaxDatagramSize> buf{};
+    std::vector<PublicKey> keys;
+    for (std::uint32_t i = 0; i < 5; ++i) {  // the application does not poll meanwhile
+        FakePeer peer(4000 + i);
+        const Address from = Address::ipv4(10, 7, 0, static_cast<std::uint8_t>(i), 1);
+        server.handle_datagram(t0, from, peer.cookie_request(server.dht_public_key()));
+        auto t = server.poll_transmit(t0, buf);
+        ASSERT_TRUE(t);
+        auto cookie = peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
+        ASSERT_TRUE(cookie);
+        server.handle_datagram(
+            t0, from, peer.handshake(t0, server.public_key(), server.dht_public_key(), *cookie));
+        keys.push_back(peer.key());
+    }
+    std::vector<Event> incoming;
+    while (auto e = server.poll_event()) {
+        if (e->kind == Event::Kind::kIncoming) incoming.push_back(*e);
+    }
+    ASSERT_EQ(incoming.size(), 2U) << "evicted requests must not leave stale kIncoming events";
+    EXPECT_EQ(incoming[0].peer_key, keys[3]);
+    EXPECT_EQ(incoming[1].peer_key, keys[4]);
+    for (const Event& e : incoming) {
+        EXPECT_TRUE(server.accept(t0, e.request).has_value()) << "a surfaced request is live";
+    }
+    EXPECT_EQ(server.connections().size(), 2U);
+}
+
+TEST(PendingIncoming, ExpiredRequestsWithdrawTheirEvent) {
+    SeededRng rng(93);
+    const Instant t0 = instant_from_ms(9'000'000);
+    Endpoint server(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, EndpointConfig{});
+    std::array<std::uint8_t, kMaxDatagramSize> buf{};
+    FakePeer peer(5000);
+    const Address from = Address::ipv4(10, 7, 1, 1, 1);
+    server.handle_datagram(t0, from, peer.cookie_request(server.dht_public_key()));
+    auto t = server.poll_transmit(t0, buf);
+    ASSERT_TRUE(t);
+    auto cookie = peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
+    ASSERT_TRUE(cookie);
+    server.handle_datagram(
+        t0, from, peer.handshake(t0, server.public_key(), server.dht_public_key(), *cookie));
+    server.handle_timeout(t0 + EndpointConfig{}.cookie_validity);
+    while (auto e = server.poll_event()) {
+        EXPECT_NE(e->kind, Event::Kind::kIncoming) << "the request expired before it was polled";
+    }
+}
+
 }  // namespace
 }  // namespace netcrypto::sim
