@@ -287,6 +287,26 @@ TEST(Dos, LossyFloodByTheApplicationIsBoundedByTheDatagramQueue) {
 namespace netcrypto::sim {
 namespace {
 
+/// `peer` asks `server` for a cookie from `from` at `now`; the cookie of the server's answer
+/// (the first datagram it queues), or nullopt if it sent none.
+std::optional<wire::Cookie> fetch_cookie(Endpoint& server, FakePeer& peer, Instant now,
+                                         const Address& from) {
+    server.handle_datagram(now, from, peer.cookie_request(server.dht_public_key()));
+    std::array<std::uint8_t, kMaxDatagramSize> buf{};
+    auto t = server.poll_transmit(now, buf);
+    if (!t) return std::nullopt;
+    return peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
+}
+
+/// A handshake from `peer` to `server` carrying a cookie just fetched from `from` (empty if
+/// the server sent no cookie).
+Bytes handshake_with_fresh_cookie(Endpoint& server, FakePeer& peer, Instant now,
+                                  const Address& from) {
+    auto cookie = fetch_cookie(server, peer, now, from);
+    if (!cookie) return {};
+    return peer.handshake(now, server.public_key(), server.dht_public_key(), *cookie);
+}
+
 /// The under-load rules, one input at a time on an endpoint driven directly.
 class UnderLoad : public ::testing::Test {
   protected:
@@ -386,11 +406,8 @@ TEST_F(UnderLoad, HandshakesFromStrangersAreRefusedOverBudgetAndKnownPeersStillC
     std::vector<wire::Cookie> cookies;
     for (std::uint32_t i = 0; i < 10; ++i) {
         peers.push_back(std::make_unique<FakePeer>(2000 + i));
-        server_.handle_datagram(t0_, source(i), peers[i]->cookie_request(server_.dht_public_key()));
-        auto t = server_.poll_transmit(t0_, buf_);
-        ASSERT_TRUE(t);
-        auto c = peers[i]->take_cookie(server_.dht_public_key(), std::span(buf_).first(t->size));
-        ASSERT_TRUE(c);
+        auto c = fetch_cookie(server_, *peers[i], t0_, source(i));
+        ASSERT_TRUE(c) << "stranger " << i << " got no cookie";
         cookies.push_back(*c);
     }
     ASSERT_EQ(server_.stats().key_agreements, 10U);
@@ -422,13 +439,8 @@ TEST(ReplayCache, FullOfLiveSessionsItForgetsTheOlderHalfAndStillRefusesRecentRe
     for (std::uint32_t i = 0; i < 10; ++i) {
         const Instant now = t0 + std::chrono::milliseconds{i};  // distinct expiries
         FakePeer peer(3000 + i);
-        server.handle_datagram(now, from(i, 1), peer.cookie_request(server.dht_public_key()));
-        auto t = server.poll_transmit(now, buf);
-        ASSERT_TRUE(t);
-        auto cookie = peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
-        ASSERT_TRUE(cookie);
-        handshakes.push_back(
-            peer.handshake(now, server.public_key(), server.dht_public_key(), *cookie));
+        handshakes.push_back(handshake_with_fresh_cookie(server, peer, now, from(i, 1)));
+        ASSERT_FALSE(handshakes.back().empty()) << "peer " << i << " got no cookie";
         server.handle_datagram(now, from(i, 1), handshakes.back());  // pending incoming request
         while (server.poll_transmit(now, buf)) {
         }
@@ -454,18 +466,13 @@ TEST(PendingIncoming, UnpolledRequestsStayBoundedAndOnlyLiveOnesSurface) {
     cfg.max_pending_incoming = 2;
     const Instant t0 = instant_from_ms(8'000'000);
     Endpoint server(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, cfg);
-    std::array<std::uint8_t, kMaxDatagramSize> buf{};
     std::vector<PublicKey> keys;
     for (std::uint32_t i = 0; i < 5; ++i) {  // the application does not poll meanwhile
         FakePeer peer(4000 + i);
         const Address from = Address::ipv4(10, 7, 0, static_cast<std::uint8_t>(i), 1);
-        server.handle_datagram(t0, from, peer.cookie_request(server.dht_public_key()));
-        auto t = server.poll_transmit(t0, buf);
-        ASSERT_TRUE(t);
-        auto cookie = peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
-        ASSERT_TRUE(cookie);
-        server.handle_datagram(
-            t0, from, peer.handshake(t0, server.public_key(), server.dht_public_key(), *cookie));
+        const Bytes hs = handshake_with_fresh_cookie(server, peer, t0, from);
+        ASSERT_FALSE(hs.empty()) << "peer " << i << " got no cookie";
+        server.handle_datagram(t0, from, hs);
         keys.push_back(peer.key());
     }
     std::vector<Event> incoming;
@@ -485,16 +492,11 @@ TEST(PendingIncoming, ExpiredRequestsWithdrawTheirEvent) {
     SeededRng rng(93);
     const Instant t0 = instant_from_ms(9'000'000);
     Endpoint server(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, EndpointConfig{});
-    std::array<std::uint8_t, kMaxDatagramSize> buf{};
     FakePeer peer(5000);
     const Address from = Address::ipv4(10, 7, 1, 1, 1);
-    server.handle_datagram(t0, from, peer.cookie_request(server.dht_public_key()));
-    auto t = server.poll_transmit(t0, buf);
-    ASSERT_TRUE(t);
-    auto cookie = peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
-    ASSERT_TRUE(cookie);
-    server.handle_datagram(
-        t0, from, peer.handshake(t0, server.public_key(), server.dht_public_key(), *cookie));
+    const Bytes hs = handshake_with_fresh_cookie(server, peer, t0, from);
+    ASSERT_FALSE(hs.empty());
+    server.handle_datagram(t0, from, hs);
     server.handle_timeout(t0 + EndpointConfig{}.cookie_validity);
     while (auto e = server.poll_event()) {
         EXPECT_NE(e->kind, Event::Kind::kIncoming) << "the request expired before it was polled";
