@@ -43,6 +43,7 @@
 #include "compare_common.hpp"
 #include "friend/friend.hpp"
 #include "loopback_guard.hpp"
+#include "tox_policy.hpp"
 
 // --- loopback guard (tests/support/loopback_guard.hpp) and first-send timestamps -------------
 
@@ -121,17 +122,7 @@ PublicKey to_key(const std::array<std::uint8_t, 32>& b) {
     return k;
 }
 
-const char* connection_name(Tox_Connection c) {
-    switch (c) {
-        case TOX_CONNECTION_NONE:
-            return "none";
-        case TOX_CONNECTION_TCP:
-            return "tcp";
-        case TOX_CONNECTION_UDP:
-            return "udp";
-    }
-    return "?";
-}
+using netcrypto::testing::connection_name;
 
 // --- tox-peer: one c-toxcore instance -----------------------------------------------------------
 
@@ -223,28 +214,15 @@ void flood(Tox* tox, PeerState& st) {
     }
 }
 
-struct OptionsDeleter {
-    void operator()(Tox_Options* o) const { tox_options_free(o); }
-};
-struct ToxDeleter {
-    void operator()(Tox* t) const { tox_kill(t); }
-};
-
 /// Runs one Tox instance: `tox_iterate`, then the flood (if on), then a poll() of stdin for at
 /// most tox_iteration_interval() ms (or --max-interval-ms), as a typical client loop does.
 /// stdin: add_friend PK | delete_friend N | flood N | stop_flood | file_send N BYTES | stats |
 /// quit (EOF too).
 int tox_peer(const Args& args) {
-    std::unique_ptr<Tox_Options, OptionsDeleter> o(tox_options_new(nullptr));
+    const auto o = netcrypto::testing::loopback_tox_options();
     if (!o) return 1;
-    tox_options_set_udp_enabled(o.get(), true);
-    tox_options_set_ipv6_enabled(o.get(), false);
-    tox_options_set_local_discovery_enabled(o.get(), false);
-    tox_options_set_proxy_type(o.get(), TOX_PROXY_TYPE_NONE);
-    tox_options_set_tcp_port(o.get(), 0);
-    tox_options_set_hole_punching_enabled(o.get(), false);
     Tox_Err_New err_new{};
-    std::unique_ptr<Tox, ToxDeleter> tox(tox_new(o.get(), &err_new));
+    netcrypto::testing::ToxPtr tox(tox_new(o.get(), &err_new));
     if (!tox) {
         emit({{"event", "error"}, {"what", "tox_new"}, {"err", static_cast<int>(err_new)}});
         return 1;

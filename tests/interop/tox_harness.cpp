@@ -44,6 +44,7 @@
 #include <tox/tox.h>
 
 #include "loopback_guard.hpp"
+#include "tox_policy.hpp"
 
 // ---------------------------------------------------------------------------------------------
 // Loopback guard (tests/support/loopback_guard.hpp): this executable records what it refused
@@ -400,17 +401,7 @@ const char* name_of(Tox_Err_Bootstrap e) {
     return "TOX_ERR_BOOTSTRAP_?";
 }
 
-const char* connection_name(Tox_Connection c) {
-    switch (c) {
-        case TOX_CONNECTION_NONE:
-            return "none";
-        case TOX_CONNECTION_TCP:
-            return "tcp";
-        case TOX_CONNECTION_UDP:
-            return "udp";
-    }
-    return "?";
-}
+using netcrypto::testing::connection_name;
 
 std::vector<std::string_view> split_ws(std::string_view line) {
     std::vector<std::string_view> out;
@@ -648,13 +639,6 @@ bool write_file_atomic(const std::string& path, const std::vector<uint8_t>& data
 // The harness.
 // ---------------------------------------------------------------------------------------------
 
-struct ToxDeleter {
-    void operator()(Tox* t) const { tox_kill(t); }
-};
-struct OptionsDeleter {
-    void operator()(Tox_Options* o) const { tox_options_free(o); }
-};
-
 class Harness {
   public:
     explicit Harness(Options opt) : opt_(std::move(opt)) {}
@@ -707,7 +691,7 @@ class Harness {
     };
 
     Options opt_;
-    std::unique_ptr<Tox, ToxDeleter> tox_;
+    netcrypto::testing::ToxPtr tox_;
     int64_t deadline_ms_ = 0;
     bool quit_ = false;
     std::string exit_reason_ = "quit";
@@ -726,17 +710,11 @@ class Harness {
 
 bool Harness::create_tox() {
     Tox_Err_Options_New oerr = TOX_ERR_OPTIONS_NEW_OK;
-    std::unique_ptr<Tox_Options, OptionsDeleter> o(tox_options_new(&oerr));
+    const auto o = netcrypto::testing::loopback_tox_options(&oerr);
     if (!o) {
         emit_error("tox_options_new failed");
         return false;
     }
-    tox_options_set_udp_enabled(o.get(), true);
-    tox_options_set_ipv6_enabled(o.get(), false);
-    tox_options_set_local_discovery_enabled(o.get(), false);
-    tox_options_set_proxy_type(o.get(), TOX_PROXY_TYPE_NONE);
-    tox_options_set_tcp_port(o.get(), 0);
-    tox_options_set_hole_punching_enabled(o.get(), false);
     if (opt_.port != 0) {
         tox_options_set_start_port(o.get(), opt_.port);
         tox_options_set_end_port(o.get(), opt_.port);
