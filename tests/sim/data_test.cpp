@@ -423,14 +423,9 @@ struct FakeSession {
     FakeSession() : server(KeyPair::generate(rng), KeyPair::generate(rng), rng, now, config()) {}
 
     bool open() {
-        server.handle_datagram(now, from, peer.cookie_request(server.dht_public_key()));
-        auto t = server.poll_transmit(now, buf);
-        if (!t) return false;
-        const auto cookie =
-            peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
-        if (!cookie) return false;
-        server.handle_datagram(
-            now, from, peer.handshake(now, server.public_key(), server.dht_public_key(), *cookie));
+        const Bytes hs = peer.handshake_to(server, now, from);
+        if (hs.empty()) return false;
+        server.handle_datagram(now, from, hs);
         bool learnt = false;
         while (auto out = server.poll_transmit(now, buf)) {
             if (out->size == wire::kHandshakeSize) {

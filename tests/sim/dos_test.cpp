@@ -287,26 +287,6 @@ TEST(Dos, LossyFloodByTheApplicationIsBoundedByTheDatagramQueue) {
 namespace netcrypto::sim {
 namespace {
 
-/// `peer` asks `server` for a cookie from `from` at `now`; the cookie of the server's answer
-/// (the first datagram it queues), or nullopt if it sent none.
-std::optional<wire::Cookie> fetch_cookie(Endpoint& server, FakePeer& peer, Instant now,
-                                         const Address& from) {
-    server.handle_datagram(now, from, peer.cookie_request(server.dht_public_key()));
-    std::array<std::uint8_t, kMaxDatagramSize> buf{};
-    auto t = server.poll_transmit(now, buf);
-    if (!t) return std::nullopt;
-    return peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
-}
-
-/// A handshake from `peer` to `server` carrying a cookie just fetched from `from` (empty if
-/// the server sent no cookie).
-Bytes handshake_with_fresh_cookie(Endpoint& server, FakePeer& peer, Instant now,
-                                  const Address& from) {
-    auto cookie = fetch_cookie(server, peer, now, from);
-    if (!cookie) return {};
-    return peer.handshake(now, server.public_key(), server.dht_public_key(), *cookie);
-}
-
 /// The under-load rules, one input at a time on an endpoint driven directly.
 class UnderLoad : public ::testing::Test {
   protected:
@@ -406,7 +386,7 @@ TEST_F(UnderLoad, HandshakesFromStrangersAreRefusedOverBudgetAndKnownPeersStillC
     std::vector<wire::Cookie> cookies;
     for (std::uint32_t i = 0; i < 10; ++i) {
         peers.push_back(std::make_unique<FakePeer>(2000 + i));
-        auto c = fetch_cookie(server_, *peers[i], t0_, source(i));
+        auto c = peers[i]->fetch_cookie(server_, t0_, source(i));
         ASSERT_TRUE(c) << "stranger " << i << " got no cookie";
         cookies.push_back(*c);
     }
@@ -439,7 +419,7 @@ TEST(ReplayCache, FullOfLiveSessionsItForgetsTheOlderHalfAndStillRefusesRecentRe
     for (std::uint32_t i = 0; i < 10; ++i) {
         const Instant now = t0 + std::chrono::milliseconds{i};  // distinct expiries
         FakePeer peer(3000 + i);
-        handshakes.push_back(handshake_with_fresh_cookie(server, peer, now, from(i, 1)));
+        handshakes.push_back(peer.handshake_to(server, now, from(i, 1)));
         ASSERT_FALSE(handshakes.back().empty()) << "peer " << i << " got no cookie";
         server.handle_datagram(now, from(i, 1), handshakes.back());  // pending incoming request
         while (server.poll_transmit(now, buf)) {
@@ -470,7 +450,7 @@ TEST(PendingIncoming, UnpolledRequestsStayBoundedAndOnlyLiveOnesSurface) {
     for (std::uint32_t i = 0; i < 5; ++i) {  // the application does not poll meanwhile
         FakePeer peer(4000 + i);
         const Address from = Address::ipv4(10, 7, 0, static_cast<std::uint8_t>(i), 1);
-        const Bytes hs = handshake_with_fresh_cookie(server, peer, t0, from);
+        const Bytes hs = peer.handshake_to(server, t0, from);
         ASSERT_FALSE(hs.empty()) << "peer " << i << " got no cookie";
         server.handle_datagram(t0, from, hs);
         keys.push_back(peer.key());
@@ -494,7 +474,7 @@ TEST(PendingIncoming, ExpiredRequestsWithdrawTheirEvent) {
     Endpoint server(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, EndpointConfig{});
     FakePeer peer(5000);
     const Address from = Address::ipv4(10, 7, 1, 1, 1);
-    const Bytes hs = handshake_with_fresh_cookie(server, peer, t0, from);
+    const Bytes hs = peer.handshake_to(server, t0, from);
     ASSERT_FALSE(hs.empty());
     server.handle_datagram(t0, from, hs);
     server.handle_timeout(t0 + EndpointConfig{}.cookie_validity);

@@ -1,6 +1,7 @@
 #include "sim/fake_peer.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace netcrypto::sim {
 
@@ -31,6 +32,21 @@ const crypto::SharedKey* FakePeer::shared(
         cache.emplace(their, k);
     }
     return &cache->second;
+}
+
+std::optional<wire::Cookie> FakePeer::fetch_cookie(Endpoint& server, Instant now,
+                                                   const Address& from) {
+    server.handle_datagram(now, from, cookie_request(server.dht_public_key()));
+    std::array<std::uint8_t, kMaxDatagramSize> buf{};
+    auto t = server.poll_transmit(now, buf);
+    if (!t || t->destination != from) return std::nullopt;
+    return take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
+}
+
+Bytes FakePeer::handshake_to(Endpoint& server, Instant now, const Address& from) {
+    const auto cookie = fetch_cookie(server, now, from);
+    if (!cookie) return {};
+    return handshake(now, server.public_key(), server.dht_public_key(), *cookie);
 }
 
 Bytes FakePeer::cookie_request(const PublicKey& peer_dht) {

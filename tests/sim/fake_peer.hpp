@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include <netcrypto/endpoint.hpp>
 #include <netcrypto/keys.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/time.hpp>
@@ -37,6 +38,12 @@ class FakePeer {
     /// The cookie of a response to our last request to `peer_dht`, if valid.
     std::optional<wire::Cookie> take_cookie(const PublicKey& peer_dht,
                                             std::span<const std::uint8_t> response);
+    /// Asks `server` for a cookie from `from` at `now`: the cookie of its answer (the first
+    /// datagram it queues, which must go back to `from`), or nullopt if none came.
+    std::optional<wire::Cookie> fetch_cookie(Endpoint& server, Instant now, const Address& from);
+    /// A handshake to `server` carrying a cookie just fetched from `from` (fetch_cookie); empty
+    /// if no cookie came.
+    Bytes handshake_to(Endpoint& server, Instant now, const Address& from);
     /// Answers an endpoint's cookie request (addressed to our DHT key) with a cookie response;
     /// `wrong_echo` flips a bit of the echoed id. Empty when the request does not open.
     Bytes cookie_response(Instant now, std::span<const std::uint8_t> request,

@@ -136,13 +136,9 @@ Address peer_address(std::size_t i) {
 bool open_one(Endpoint& server, std::size_t i, Instant now, std::array<std::uint8_t, 1400>& buf) {
     FakePeer peer(0x5CA1E000 + i);
     const Address from = peer_address(i);
-    server.handle_datagram(now, from, peer.cookie_request(server.dht_public_key()));
-    auto t = server.poll_transmit(now, buf);
-    if (!t || t->destination != from) return false;
-    const auto cookie = peer.take_cookie(server.dht_public_key(), std::span(buf).first(t->size));
-    if (!cookie) return false;
-    server.handle_datagram(
-        now, from, peer.handshake(now, server.public_key(), server.dht_public_key(), *cookie));
+    const Bytes hs = peer.handshake_to(server, now, from);
+    if (hs.empty()) return false;
+    server.handle_datagram(now, from, hs);
     bool learnt = false;
     while (auto out = server.poll_transmit(now, buf)) {
         if (out->size == wire::kHandshakeSize) {
