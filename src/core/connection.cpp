@@ -1,9 +1,16 @@
-// Handshake phase of a connection: cookie request → cookie response → handshake → confirmation.
+// The status machine of a connection: cookie request → cookie response → handshake →
+// confirmation, restarts, and the end of a connection (wire.md §4).
 #include "core/connection.hpp"
+
+#include "core/connection_io.hpp"
 
 namespace netcrypto::core {
 
 namespace {
+
+data::StreamLimits stream_limits(const EndpointConfig& cfg) {
+    return {cfg.send_buffer_bytes, cfg.recv_buffer_bytes, cfg.lossy_queue_messages};
+}
 
 template <class... Fs>
 struct Overloaded : Fs... {
@@ -15,48 +22,45 @@ Overloaded(Fs...) -> Overloaded<Fs...>;
 
 }  // namespace
 
-Connection::Connection(Services& s, ConnectionId id, Instant now, const PublicKey& peer_key,
-                       const PublicKey& peer_dht_key, const Address& address,
-                       const crypto::SharedKey& real_shared, const crypto::SharedKey& dht_shared)
+OurHalf OurHalf::generate(Rng& rng) {
+    OurHalf h{KeyPair::generate(rng), {}};
+    h.base_nonce = crypto::Nonce::random(rng);
+    return h;
+}
+
+Session Session::agree(const OurHalf& ours, const handshake::HandshakeInfo& hs) {
+    Session ses;
+    (void)ses.key.precompute(hs.peer_session_pk, ours.session_keys.secret_key);
+    ses.peer_session_pk = hs.peer_session_pk;
+    ses.peer_base_nonce = hs.peer_base_nonce;
+    ses.send_nonce = ours.base_nonce;
+    ses.recv_nonce = hs.peer_base_nonce;
+    ses.recv_counter = 0;
+    return ses;
+}
+
+Connection::Connection(Services& s, ConnectionId id, Instant now, Peer peer, Route route,
+                       const crypto::SharedKey& dht_shared)
     : id_(id),
-      peer_key_(peer_key),
-      peer_dht_key_(peer_dht_key),
-      address_(address),
-      real_shared_(real_shared),
-      session_keys_(KeyPair::generate(s.rng)),
-      base_nonce_(crypto::Nonce::random(s.rng)),
-      state_(CookieRequesting{}),
-      send_(s.config.send_buffer_bytes),
-      recv_(s.config.recv_buffer_bytes),
-      lossy_(s.config.lossy_queue_messages) {
-    auto& st = std::get<CookieRequesting>(state_);
-    s.rng.fill(st.echo_id);
-    st.dht_shared = dht_shared;
-    st.request.bytes = handshake::create_cookie_request(s.real.public_key, s.dht.public_key,
-                                                        dht_shared, st.echo_id, s.rng);
-    set_status(s, Status::kCookieRequesting, Status::kCookieRequesting);
+      peer_(std::move(peer)),
+      route_(std::move(route)),
+      state_(make_cookie_requesting(s, OurHalf::generate(s.rng), dht_shared)) {
+    announce(s, Status::kCookieRequesting, CloseReason::kNone);
     send_temp(s, now);
 }
 
 Connection::Connection(Services& s, ConnectionId id, Instant now,
-                       const handshake::HandshakeInfo& hs, const Address& address,
-                       const crypto::SharedKey& real_shared)
+                       const handshake::HandshakeInfo& hs, Route route,
+                       const crypto::SharedKey& long_term_shared)
     : id_(id),
-      peer_key_(hs.peer_real_pk),
-      peer_dht_key_(hs.peer_dht_pk),
-      address_(address),
-      real_shared_(real_shared),
-      session_keys_(KeyPair::generate(s.rng)),
-      base_nonce_(crypto::Nonce::random(s.rng)),
-      state_(Closed{}),
-      send_(s.config.send_buffer_bytes),
-      recv_(s.config.recv_buffer_bytes),
-      lossy_(s.config.lossy_queue_messages) {
-    TempPacket<wire::kHandshakeSize> temp;
-    temp.bytes = build_handshake(s, now, hs.other_cookie);
-    enter_not_confirmed(s, now, hs, temp);
+      peer_{hs.peer_real_pk, hs.peer_dht_pk, long_term_shared},
+      route_(std::move(route)),
+      state_(make_incoming(s, now, hs)) {
+    announce(s, Status::kNotConfirmed, CloseReason::kNone);  // a new connection's first status
     send_temp(s, now);
-    send_request(s, now);
+    auto& nc = std::get<NotConfirmed>(state_);
+    Io io(*this, s, nc.session);
+    nc.stream.send_request(io, now);
 }
 
 Status Connection::status() const {
@@ -68,41 +72,69 @@ Status Connection::status() const {
                       state_);
 }
 
-CloseReason Connection::close_reason() const {
-    const auto* c = std::get_if<Closed>(&state_);
-    return c != nullptr ? c->reason : CloseReason::kNone;
+ExistingView Connection::view() const {
+    ExistingView v;
+    v.status = status();
+    v.peer_dht_pk = peer_.dht_pk;
+    if (const auto* nc = std::get_if<NotConfirmed>(&state_)) {
+        v.session =
+            HandshakeFacts{peer_.dht_pk, nc->session.peer_session_pk, nc->session.peer_base_nonce};
+    }
+    return v;
 }
 
-void Connection::set_status(Services& s, Status from, Status to, CloseReason reason) {
+// --- the transition and its event --------------------------------------------------------------
+
+void Connection::transition(Services& s, State next, CloseReason reason) {
+    const Status from = status();
+    state_ = std::move(next);
+    announce(s, from, reason);
+}
+
+void Connection::announce(Services& s, Status from, CloseReason reason) const {
     Event e;
     e.kind = Event::Kind::kStatus;
     e.connection = id_;
     e.from = from;
-    e.to = to;
+    e.to = status();
     e.reason = reason;
-    e.peer_key = peer_key_;
-    e.peer_dht_key = peer_dht_key_;
-    e.address = address_;
-    s.out.event(e);
+    e.peer_key = peer_.long_term_pk;
+    e.peer_dht_key = peer_.dht_pk;
+    e.address = address();
+    event(s, e);
 }
 
-Session* Connection::session() {
-    if (auto* nc = std::get_if<NotConfirmed>(&state_)) return &nc->session;
-    if (auto* est = std::get_if<Established>(&state_)) return &est->session;
-    return nullptr;
+void Connection::event(Services& s, const Event& e) const { s.out.event(e); }
+
+// --- building and sending the temp packet ------------------------------------------------------
+
+CookieRequesting Connection::make_cookie_requesting(Services& s, OurHalf ours,
+                                                    const crypto::SharedKey& dht_shared) {
+    CookieRequesting st{std::move(ours), {}, {}, dht_shared};
+    s.rng.fill(st.echo_id);
+    st.request.bytes = handshake::create_cookie_request(s.real.public_key, s.dht.public_key,
+                                                        dht_shared, st.echo_id, s.rng);
+    return st;
 }
 
-const Session* Connection::session() const {
-    if (const auto* nc = std::get_if<NotConfirmed>(&state_)) return &nc->session;
-    if (const auto* est = std::get_if<Established>(&state_)) return &est->session;
-    return nullptr;
+handshake::HandshakeBytes Connection::build_handshake(Services& s, Instant now, const OurHalf& ours,
+                                                      const wire::Cookie& peer_cookie) {
+    handshake::HandshakeParams p;
+    p.peer_cookie = &peer_cookie;
+    p.base_nonce = ours.base_nonce;
+    p.session_pk = ours.session_keys.public_key;
+    // Our cookie about the peer, which it must echo if it answers with its own handshake.
+    p.other_cookie = s.jar.issue(now, peer_.long_term_pk, peer_.dht_pk, s.rng);
+    return handshake::create_handshake(p, peer_.long_term_shared, s.rng);
 }
 
-// --- sending the temp packet -------------------------------------------------------------------
+void Connection::send_over_route(Services& s, std::span<const std::uint8_t> bytes) {
+    std::visit([&](const UdpRoute& udp) { s.out.transmit(udp.address, bytes); }, route_);
+}
 
 void Connection::send_temp(Services& s, Instant now) {
     auto send = [&](auto& temp, bool is_handshake) {
-        s.out.transmit(address_, temp.bytes);
+        send_over_route(s, temp.bytes);
         temp.last_sent = now;
         ++temp.sends;
         ++stats_.packets_sent;
@@ -118,45 +150,7 @@ void Connection::send_temp(Services& s, Instant now) {
                state_);
 }
 
-handshake::HandshakeBytes Connection::build_handshake(Services& s, Instant now,
-                                                      const wire::Cookie& peer_cookie) {
-    handshake::HandshakeParams p;
-    p.peer_cookie = &peer_cookie;
-    p.base_nonce = base_nonce_;
-    p.session_pk = session_keys_->public_key;
-    // Our cookie about the peer, which it must echo if it answers with its own handshake.
-    p.other_cookie = s.jar.issue(now, peer_key_, peer_dht_key_, s.rng);
-    return handshake::create_handshake(p, real_shared_, s.rng);
-}
-
-Session Connection::make_session(const handshake::HandshakeInfo& hs) const {
-    Session ses;
-    (void)ses.key.precompute(hs.peer_session_pk, session_keys_->secret_key);
-    ses.peer_session_pk = hs.peer_session_pk;
-    ses.peer_base_nonce = hs.peer_base_nonce;
-    ses.send_nonce = base_nonce_;
-    ses.recv_nonce = hs.peer_base_nonce;
-    ses.recv_counter = 0;
-    return ses;
-}
-
-void Connection::enter_not_confirmed(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-                                     std::optional<TempPacket<wire::kHandshakeSize>> temp) {
-    const Status from = status();
-    NotConfirmed nc;
-    nc.handshake = *temp;
-    nc.session = make_session(hs);
-    state_ = std::move(nc);
-    last_received_ = now;
-    if (from == Status::kClosed) {
-        // A brand-new incoming connection: it starts directly in NotConfirmed.
-        set_status(s, Status::kNotConfirmed, Status::kNotConfirmed);
-    } else {
-        set_status(s, from, Status::kNotConfirmed);
-    }
-}
-
-// --- inputs ------------------------------------------------------------------------------------
+// --- the handshake phase -----------------------------------------------------------------------
 
 void Connection::on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes) {
     auto* st = std::get_if<CookieRequesting>(&state_);
@@ -169,112 +163,98 @@ void Connection::on_cookie_response(Services& s, Instant now, std::span<const st
         s.drop(cookie.error());
         return;
     }
-    HandshakeSending next;
-    next.handshake.bytes = build_handshake(s, now, *cookie);
-    state_ = next;  // the send counter restarts with the new temp packet
-    set_status(s, Status::kCookieRequesting, Status::kHandshakeSending);
+    HandshakeSending next{std::move(st->ours), {}};
+    next.handshake.bytes = build_handshake(s, now, next.ours, *cookie);
+    transition(s, std::move(next));  // the send counter restarts with the new temp packet
     send_temp(s, now);
 }
 
-void Connection::on_handshake(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-                              const Address& from, bool bound) {
-    const Status st = status();
-    if (st == Status::kEstablished || st == Status::kClosed) {
-        s.drop(DropReason::kWrongStatus);  // spec §4.4 (c): ignored once established
-        return;
+NotConfirmed Connection::make_incoming(Services& s, Instant now,
+                                       const handshake::HandshakeInfo& hs) {
+    OurHalf ours = OurHalf::generate(s.rng);
+    TempPacket<wire::kHandshakeSize> temp;
+    temp.bytes = build_handshake(s, now, ours, hs.other_cookie);
+    Session session = Session::agree(ours, hs);
+    return NotConfirmed{std::move(ours), temp, std::move(session),
+                        data::Stream(stream_limits(s.config))};
+}
+
+void Connection::enter_not_confirmed(Services& s, OurHalf ours,
+                                     TempPacket<wire::kHandshakeSize> handshake,
+                                     const handshake::HandshakeInfo& hs) {
+    Session session = Session::agree(ours, hs);
+    transition(s, NotConfirmed{std::move(ours), handshake, std::move(session),
+                               data::Stream(stream_limits(s.config))});
+}
+
+void Connection::adopt(Services& s, Instant now, const handshake::HandshakeInfo& hs,
+                       std::optional<Route> new_route) {
+    bool answer = false;  // send our (new) handshake at once
+    if (new_route) {
+        route_ = std::move(*new_route);  // path B: the peer reached us from another address
+        answer = true;
     }
-    if (hs.peer_dht_pk != peer_dht_key_) {
-        // Spec §4.9 a; only reachable on the bound path (the endpoint handles unbound DHT-key
-        // changes). Nothing is reported unless the new key is usable.
-        crypto::SharedKey dht_shared;
-        if (!dht_shared.precompute(hs.peer_dht_pk, s.dht.secret_key)) {
-            s.drop(DropReason::kInvalidKey);
-            return;
-        }
-        Event e;
-        e.kind = Event::Kind::kDhtKeyChanged;
-        e.connection = id_;
-        e.peer_key = peer_key_;
-        e.peer_dht_key = hs.peer_dht_pk;
-        e.address = address_;
-        s.out.event(e);
-        restart_with_dht_key(s, now, hs.peer_dht_pk, dht_shared);
-        return;
-    }
-    if (auto* nc = std::get_if<NotConfirmed>(&state_)) {
-        if (nc->session.peer_session_pk == hs.peer_session_pk &&
-            nc->session.peer_base_nonce == hs.peer_base_nonce) {
-            s.drop(DropReason::kReplayedHandshake);  // the peer's periodic resend
-            return;
-        }
-        // A fresh, fully verified handshake: the peer started a new session; follow it (the
-        // handshake we keep resending still carries our unchanged session key and nonce).
-        nc->session = make_session(hs);
-        return;
-    }
-    if (!bound) address_ = from;  // path B: the peer reached us from another address
-    if (std::holds_alternative<CookieRequesting>(state_)) {
+    if (auto* cr = std::get_if<CookieRequesting>(&state_)) {
         // Handshake before the cookie response: take the peer's cookie from it, answer with our
         // handshake (HandshakeSending), and with the session known go on to NotConfirmed.
-        TempPacket<wire::kHandshakeSize> temp;
-        temp.bytes = build_handshake(s, now, hs.other_cookie);
-        state_ = HandshakeSending{temp};
-        set_status(s, Status::kCookieRequesting, Status::kHandshakeSending);
-        enter_not_confirmed(s, now, hs, temp);
-        send_temp(s, now);
-        send_request(s, now);
-        return;
+        HandshakeSending next{std::move(cr->ours), {}};
+        next.handshake.bytes = build_handshake(s, now, next.ours, hs.other_cookie);
+        transition(s, std::move(next));
+        answer = true;
+    } else if (answer) {
+        // Path B: answer the new address with a new handshake built from the peer's cookie
+        // (the send count goes on, as in c-toxcore).
+        auto& hsend = std::get<HandshakeSending>(state_);
+        hsend.handshake.bytes = build_handshake(s, now, hsend.ours, hs.other_cookie);
     }
     auto& hsend = std::get<HandshakeSending>(state_);
-    auto temp = hsend.handshake;
-    if (!bound) {
-        // Path B: answer the new address with a new handshake built from the peer's cookie.
-        temp.bytes = build_handshake(s, now, hs.other_cookie);
-        enter_not_confirmed(s, now, hs, temp);
-        send_temp(s, now);
-        send_request(s, now);
-        return;
-    }
-    enter_not_confirmed(s, now, hs, temp);  // same send count, as c-toxcore
-    send_request(s, now);
+    enter_not_confirmed(s, std::move(hsend.ours), hsend.handshake, hs);
+    if (answer) send_temp(s, now);
+    auto& nc = std::get<NotConfirmed>(state_);
+    Io io(*this, s, nc.session);
+    nc.stream.send_request(io, now);
 }
 
-void Connection::restart_with_dht_key(Services& s, Instant now, const PublicKey& new_dht_key,
-                                      const crypto::SharedKey& dht_shared) {
-    const Status from = status();
-    if (from == Status::kEstablished) send_kill(s, now);
-    peer_dht_key_ = new_dht_key;
-    session_keys_ = KeyPair::generate(s.rng);
-    base_nonce_ = crypto::Nonce::random(s.rng);
-    send_ = data::SendBuffer(s.config.send_buffer_bytes);
-    recv_ = data::RecvBuffer(s.config.recv_buffer_bytes);
-    lossy_ = LossyQueue(s.config.lossy_queue_messages);
-    rtt_ = data::RttEstimator{};
-    cc_ = data::CongestionController{};
-    CookieRequesting st;
-    s.rng.fill(st.echo_id);
-    st.dht_shared = dht_shared;
-    st.request.bytes = handshake::create_cookie_request(s.real.public_key, s.dht.public_key,
-                                                        dht_shared, st.echo_id, s.rng);
-    state_ = std::move(st);
-    set_status(s, from, Status::kCookieRequesting, CloseReason::kReplaced);
+void Connection::rekey(const handshake::HandshakeInfo& hs) {
+    // The handshake we keep resending still carries our unchanged session key and nonce.
+    auto& nc = std::get<NotConfirmed>(state_);
+    nc.session = Session::agree(nc.ours, hs);
+}
+
+void Connection::restart_with_dht_key(Services& s, Instant now, const PublicKey& new_dht_key) {
+    crypto::SharedKey dht_shared;
+    if (!dht_shared.precompute(new_dht_key, s.dht.secret_key)) {
+        s.drop(DropReason::kInvalidKey);  // nothing is reported unless the new key is usable
+        return;
+    }
+    Event e;
+    e.kind = Event::Kind::kDhtKeyChanged;
+    e.connection = id_;
+    e.peer_key = peer_.long_term_pk;
+    e.peer_dht_key = new_dht_key;
+    e.address = address();
+    event(s, e);
+    peer_.dht_pk = new_dht_key;
+    // Not established (decide_handshake restarts only before that), so no KILL.
+    transition(s, make_cookie_requesting(s, OurHalf::generate(s.rng), dht_shared),
+               CloseReason::kReplaced);
     send_temp(s, now);
 }
 
-void Connection::close(Services& s, Instant now, CloseReason reason) {
-    const Status from = status();
-    if (from == Status::kClosed) return;
+void Connection::close(Services& s, Instant /*now*/, CloseReason reason) {
+    if (closed()) return;
     // KILL whenever a session exists (NotConfirmed too, unlike c-toxcore, which only sends it
     // from ESTABLISHED but honours it in NOT_CONFIRMED): the peer may already be Established
     // (our last handshake or its first data packet got through, our data did not), and would
     // otherwise hold a dead connection until its silence timeout.
-    if (session() != nullptr) send_kill(s, now);
-    state_ = Closed{reason};
-    session_keys_.reset();
-    send_ = data::SendBuffer(0);
-    recv_ = data::RecvBuffer(0);
-    lossy_ = LossyQueue(0);
-    set_status(s, from, Status::kClosed, reason);
+    auto kill = [&](Session& ses, data::Stream& stream) {
+        const std::array<std::uint8_t, 1> message{wire::kIdKill};
+        Io io(*this, s, ses);
+        stream.send_now(io, message);
+    };
+    if (auto* nc = std::get_if<NotConfirmed>(&state_)) kill(nc->session, nc->stream);
+    if (auto* est = std::get_if<Established>(&state_)) kill(est->session, est->stream);
+    transition(s, Closed{reason}, reason);
 }
 
 }  // namespace netcrypto::core

@@ -1,34 +1,33 @@
-// One crypto connection: the status machine of the seed (CookieRequesting → HandshakeSending →
-// NotConfirmed → Established, or straight to NotConfirmed for an accepted incoming handshake),
-// its timers, and the data path once a session key exists.
+// One crypto connection: its identity, the peer's keys, its route and one status machine
+// (CookieRequesting → HandshakeSending → NotConfirmed → Established, or straight to
+// NotConfirmed for an accepted incoming handshake; Closed is terminal). Each status is an
+// alternative of `State` that owns exactly what exists in it; transition() is the only way
+// from one to the next and reports the change. Leaving a status destroys its alternative,
+// which wipes its secrets (SecretKey, SharedKey) and frees its buffers.
 //
 // Timers (all derived from the status; next_deadline() is the earliest):
 //   | timer            | status                         | fires                               |
 //   |------------------|--------------------------------|-------------------------------------|
 //   | handshake resend | CookieRequesting..NotConfirmed | last send + resend_interval         |
 //   | handshake expiry | same, after max_handshake_sends| last send + resend_interval → Closed|
-//   | REQUEST          | NotConfirmed, Established      | last REQUEST + request interval     |
+//   | REQUEST, pacing  | NotConfirmed, Established      | the data stream's (data/stream.hpp) |
 //   | silence          | Established                    | last valid packet + silence_timeout |
-//   | pacing           | Established, data waiting      | when the pacer allows the next send |
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <span>
 #include <variant>
 
 #include <netcrypto/endpoint.hpp>
 
+#include "core/acceptance.hpp"
 #include "core/crypto/crypto.hpp"
-#include "core/data/congestion.hpp"
-#include "core/data/recv_buffer.hpp"
 #include "core/data/replay_window.hpp"
-#include "core/data/rtt.hpp"
-#include "core/data/send_buffer.hpp"
+#include "core/data/stream.hpp"
 #include "core/handshake.hpp"
-#include "core/lossy_queue.hpp"
+#include "core/route.hpp"
 #include "core/services.hpp"
 
 namespace netcrypto::core {
@@ -41,47 +40,72 @@ struct TempPacket {
     std::uint32_t sends = 0;
 };
 
-/// Keys and nonces of an agreed session (exist from NotConfirmed on).
+/// Our half of a session before it is agreed: the session key pair and base nonce that our
+/// handshake announces (they exist until the connection is established).
+struct OurHalf {
+    KeyPair session_keys;
+    crypto::Nonce base_nonce;
+
+    static OurHalf generate(Rng& rng);
+};
+
+/// Keys and nonces of an agreed session (NotConfirmed and Established).
 struct Session {
     crypto::SharedKey key;  ///< DH(peer session pk, our session sk)
     PublicKey peer_session_pk;
     crypto::Nonce peer_base_nonce;   ///< what the peer announced (replay detection)
     crypto::Nonce send_nonce;        ///< nonce of our next data packet
-    crypto::Nonce recv_nonce;        ///< base of the peer's nonce window (spec §5)
+    crypto::Nonce recv_nonce;        ///< base of the peer's nonce window (wire.md §5)
     std::uint64_t recv_counter = 0;  ///< recv_nonce - peer_base_nonce
     data::ReplayWindow replay;
+
+    /// The session our half and the peer's handshake agree on.
+    static Session agree(const OurHalf& ours, const handshake::HandshakeInfo& hs);
 };
 
-// Status variants: each holds exactly what exists in that status.
+// The statuses.
 struct CookieRequesting {
+    OurHalf ours;
     TempPacket<wire::kCookieRequestSize> request;
     wire::EchoId echo_id{};
     crypto::SharedKey dht_shared;  ///< DH(peer DHT pk, our DHT sk): opens the response
 };
 struct HandshakeSending {
+    OurHalf ours;
     TempPacket<wire::kHandshakeSize> handshake;
 };
 struct NotConfirmed {
+    OurHalf ours;  ///< kept: the peer may rekey (a new handshake) before confirming
     TempPacket<wire::kHandshakeSize> handshake;
     Session session;
+    data::Stream stream;
 };
 struct Established {
     Session session;
+    data::Stream stream;
+    Instant last_received{};  ///< the silence timer
 };
 struct Closed {
     CloseReason reason = CloseReason::kNone;
+};
+using State = std::variant<CookieRequesting, HandshakeSending, NotConfirmed, Established, Closed>;
+
+/// Who the peer is: its keys and our long-term shared key with it.
+struct Peer {
+    PublicKey long_term_pk;
+    PublicKey dht_pk;
+    crypto::SharedKey long_term_shared;  ///< DH(peer long-term pk, our long-term sk)
 };
 
 /// A connection; owned by the endpoint, which routes inputs to it.
 class Connection {
   public:
     /// An outgoing connection in CookieRequesting; the first cookie request goes out now.
-    Connection(Services& s, ConnectionId id, Instant now, const PublicKey& peer_key,
-               const PublicKey& peer_dht_key, const Address& address,
-               const crypto::SharedKey& real_shared, const crypto::SharedKey& dht_shared);
+    Connection(Services& s, ConnectionId id, Instant now, Peer peer, Route route,
+               const crypto::SharedKey& dht_shared);
     /// An accepted incoming connection, straight in NotConfirmed; our handshake goes out now.
     Connection(Services& s, ConnectionId id, Instant now, const handshake::HandshakeInfo& hs,
-               const Address& address, const crypto::SharedKey& real_shared);
+               Route route, const crypto::SharedKey& long_term_shared);
 
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -92,26 +116,35 @@ class Connection {
     [[nodiscard]] ConnectionId id() const { return id_; }
     [[nodiscard]] Status status() const;
     [[nodiscard]] bool closed() const { return std::holds_alternative<Closed>(state_); }
-    [[nodiscard]] CloseReason close_reason() const;
-    [[nodiscard]] const PublicKey& peer_key() const { return peer_key_; }
-    [[nodiscard]] const PublicKey& peer_dht_key() const { return peer_dht_key_; }
-    [[nodiscard]] const Address& address() const { return address_; }
-    [[nodiscard]] const crypto::SharedKey& real_shared() const { return real_shared_; }
+    [[nodiscard]] const PublicKey& peer_key() const { return peer_.long_term_pk; }
+    [[nodiscard]] const PublicKey& peer_dht_key() const { return peer_.dht_pk; }
+    [[nodiscard]] const crypto::SharedKey& long_term_shared() const {
+        return peer_.long_term_shared;
+    }
+    [[nodiscard]] const Route& route() const { return route_; }
+    /// The UDP address of the route (the only kind of route today).
+    [[nodiscard]] const Address& address() const { return *udp_address(route_); }
     [[nodiscard]] ConnectionInfo info() const;
+    /// What the handshake acceptance decision may know of this connection.
+    [[nodiscard]] ExistingView view() const;
 
     // --- inputs (the endpoint has already matched the packet to this connection) ---
     void on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes);
-    /// A handshake that passed every check of consume_handshake. `bound` says whether it came
-    /// from the address bound to this connection (spec §4.4 path A) or from elsewhere (path B).
-    void on_handshake(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-                      const Address& from, bool bound);
     void on_data(Services& s, Instant now, std::span<const std::uint8_t> bytes);
     void on_timeout(Services& s, Instant now);
     [[nodiscard]] std::optional<Instant> next_deadline(const EndpointConfig& cfg) const;
 
-    /// The peer's DHT key changed (spec §4.9 a): start over with a cookie request to it.
-    void restart_with_dht_key(Services& s, Instant now, const PublicKey& new_dht_key,
-                              const crypto::SharedKey& dht_shared);
+    // --- outcomes of decide_handshake for a verified handshake ---
+    /// Verdict::kAdopt: go to NotConfirmed with the peer's session. A handshake from a new
+    /// address (`new_route`) moves the connection there and answers with a new handshake.
+    void adopt(Services& s, Instant now, const handshake::HandshakeInfo& hs,
+               std::optional<Route> new_route);
+    /// Verdict::kRekey: follow the peer's new session (NotConfirmed).
+    void rekey(const handshake::HandshakeInfo& hs);
+    /// Verdict::kRestart: the peer's DHT key changed (wire.md §4.9 a): report it and start
+    /// over with a cookie request to the new key. Drops kInvalidKey if it is unusable.
+    void restart_with_dht_key(Services& s, Instant now, const PublicKey& new_dht_key);
+
     /// Closes locally (KILL when a session exists: NotConfirmed or Established).
     void close(Services& s, Instant now, CloseReason reason);
 
@@ -120,79 +153,52 @@ class Connection {
                                         std::span<const std::uint8_t> message);
     Result<void> send_lossy(Services& s, Instant now, std::span<const std::uint8_t> message);
     std::size_t read_lossless(Services& s, Instant now, std::span<std::uint8_t> out);
-    std::size_t read_lossy(std::span<std::uint8_t> out);
+    std::size_t read_lossy(Services& s, std::span<std::uint8_t> out);
     [[nodiscard]] std::size_t send_capacity() const;
     /// Writes the next data packet (resend first, then new data) if congestion control and
     /// pacing allow; returns its size, or 0 with `retry_at` set when paced / nothing to send.
     std::size_t produce(Services& s, Instant now, std::span<std::uint8_t> buffer,
                         std::optional<Instant>& retry_at);
 
+    void set_user_tag(std::uint64_t tag) { user_tag_ = tag; }
+    [[nodiscard]] std::uint64_t user_tag() const { return user_tag_; }
+
   private:
-    void set_status(Services& s, Status from, Status to, CloseReason reason = CloseReason::kNone);
-    void send_temp(Services& s, Instant now);
-    void enter_not_confirmed(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-                             std::optional<TempPacket<wire::kHandshakeSize>> handshake);
+    class Io;
+
+    /// The only way between statuses: swaps in `next` (destroying, and so wiping, what the
+    /// old status owned) and reports the change.
+    void transition(Services& s, State next, CloseReason reason = CloseReason::kNone);
+    /// The one emitter of status events (transition() and the constructors' first status).
+    void announce(Services& s, Status from, CloseReason reason) const;
+    void event(Services& s, const Event& e) const;
+    /// Readable, writable and acked notifications for the application.
+    void notify(Services& s, Event::Kind kind, std::uint32_t acked_up_to = 0) const;
+
+    [[nodiscard]] CookieRequesting make_cookie_requesting(Services& s, OurHalf ours,
+                                                          const crypto::SharedKey& dht_shared);
     [[nodiscard]] handshake::HandshakeBytes build_handshake(Services& s, Instant now,
+                                                            const OurHalf& ours,
                                                             const wire::Cookie& peer_cookie);
-    Session make_session(const handshake::HandshakeInfo& hs) const;
-    Session* session();
-    [[nodiscard]] const Session* session() const;
+    [[nodiscard]] NotConfirmed make_incoming(Services& s, Instant now,
+                                             const handshake::HandshakeInfo& hs);
+    void enter_not_confirmed(Services& s, OurHalf ours, TempPacket<wire::kHandshakeSize> handshake,
+                             const handshake::HandshakeInfo& hs);
     void establish(Services& s, Instant now);
-    void send_request(Services& s, Instant now);
-    void send_kill(Services& s, Instant now);
-    /// Seals `message` as a data packet with `number` into `out`; returns its size.
-    std::size_t seal_data(Session& ses, std::uint32_t number, std::span<const std::uint8_t> message,
-                          std::span<std::uint8_t> out);
-    void transmit_data(Services& s, std::uint32_t number, std::span<const std::uint8_t> message);
-    void handle_message(Services& s, Instant now, std::uint32_t number, std::uint32_t ack,
-                        std::span<const std::uint8_t> message);
-    void handle_ack(Services& s, Instant now, std::uint32_t ack);
-    void handle_request(Services& s, Instant now, std::uint32_t ack,
-                        std::span<const std::uint8_t> message);
-    void receive_lossless(Services& s, Instant now, std::uint32_t number,
-                          std::span<const std::uint8_t> message);
-    void after_send_progress(Services& s);
-    void notify_readable(Services& s);
-    [[nodiscard]] std::uint64_t in_flight_bytes() const;
-    [[nodiscard]] Duration repair_interval() const;
-    [[nodiscard]] Duration ack_delay() const;
-    [[nodiscard]] std::optional<Duration> receiver_rtt() const;
-    [[nodiscard]] Instant request_deadline(const EndpointConfig& cfg) const;
+    void send_temp(Services& s, Instant now);
+    void send_over_route(Services& s, std::span<const std::uint8_t> bytes);
+    /// Seals a data-packet plaintext with the session into `out`; returns the packet size.
+    std::size_t seal(Session& ses, std::span<const std::uint8_t> plain,
+                     std::span<std::uint8_t> out);
+    /// Opens a data packet into `plain`; its plaintext size, or 0 after counting the drop.
+    std::size_t open(Services& s, Session& ses, std::span<const std::uint8_t> bytes,
+                     std::span<std::uint8_t> plain);
 
     ConnectionId id_;
-    PublicKey peer_key_;
-    PublicKey peer_dht_key_;
-    Address address_;
-    crypto::SharedKey real_shared_;  ///< DH(peer long-term pk, our long-term sk)
-
-    // Our half of the session, created with the connection; the secret is wiped once
-    // established (a new handshake then means a new connection object).
-    std::optional<KeyPair> session_keys_;
-    crypto::Nonce base_nonce_;
-
-    std::variant<CookieRequesting, HandshakeSending, NotConfirmed, Established, Closed> state_;
-
-    // Data path (used from NotConfirmed on; empty and allocation-free until used).
-    data::SendBuffer send_;
-    data::RecvBuffer recv_;
-    data::RttEstimator rtt_;
-    data::CongestionController cc_;
-    LossyQueue lossy_;
-    Instant last_request_{};
-    Instant last_received_{};
-    std::optional<Instant> pacing_at_;
-    std::uint32_t acked_reported_ = 0;
-    bool want_writable_ = false;
-    bool readable_notified_ = false;
-    Instant first_unacked_at_{};
-    Instant last_lossless_at_{};              ///< when the last new lossless packet arrived
-    std::uint32_t highest_received_end_ = 0;  ///< one past the highest lossless number received
-    std::uint32_t unacked_received_ = 0;      ///< packets received/read since our last ack
-    // Receiver-side RTT (a pure receiver has no samples of its own): the time from the last
-    // REQUEST naming the head-of-line hole to that packet's arrival. Paces repeated REQUESTs.
-    data::RttEstimator repair_rtt_;
-    std::optional<std::uint32_t> repair_probe_;  ///< the hole being timed
-    Instant repair_probe_sent_{};                ///< last REQUEST that named it
+    Peer peer_;
+    Route route_;
+    std::uint64_t user_tag_ = 0;
+    State state_;
     ConnectionStats stats_;
 };
 

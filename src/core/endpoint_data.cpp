@@ -39,7 +39,8 @@ Result<std::size_t> Endpoint::read_lossy(ConnectionId id, std::span<std::uint8_t
     core::Connection* conn = impl_->get(id);
     if (conn == nullptr) return tl::unexpected(Error::kUnknownConnection);
     if (out.size() < kMaxMessageSize) return tl::unexpected(Error::kInvalidMessage);
-    return conn->read_lossy(out);
+    auto s = impl_->services();
+    return conn->read_lossy(s, out);
 }
 
 Result<std::size_t> Endpoint::send_capacity(ConnectionId id) const {

@@ -6,13 +6,13 @@
 
 #include <gtest/gtest.h>
 
-#include "core/endpoint_impl.hpp"
+#include "core/address_table.hpp"
 
 namespace netcrypto {
 namespace {
 
-SaltedHash salted(std::uint8_t seed) {
-    SaltedHash h;
+core::SaltedHash salted(std::uint8_t seed) {
+    core::SaltedHash h;
     h.key.fill(seed);
     return h;
 }
@@ -23,7 +23,7 @@ Address addr(std::uint32_t i) {
                          static_cast<std::uint8_t>(i & 0xFFU), static_cast<std::uint16_t>(i));
 }
 
-void expect_same(const AddressTable& t, const std::map<std::uint32_t, std::uint32_t>& ref,
+void expect_same(const core::AddressTable& t, const std::map<std::uint32_t, std::uint32_t>& ref,
                  std::uint32_t universe) {
     ASSERT_EQ(t.size(), ref.size());
     for (std::uint32_t a = 0; a < universe; ++a) {
@@ -39,14 +39,14 @@ void expect_same(const AddressTable& t, const std::map<std::uint32_t, std::uint3
 }
 
 TEST(AddressTableTest, EmptyTableFindsNothingAndEraseIsHarmless) {
-    AddressTable t(salted(1));
+    core::AddressTable t(salted(1));
     EXPECT_EQ(t.find(addr(1)), nullptr);
     t.erase(addr(1), 0);
     EXPECT_EQ(t.size(), 0U);
 }
 
 TEST(AddressTableTest, EraseOnlyRemovesTheGivenBinding) {
-    AddressTable t(salted(2));
+    core::AddressTable t(salted(2));
     t.assign(addr(7), 3);
     t.erase(addr(7), 4);  // bound to 3, not 4: kept
     ASSERT_NE(t.find(addr(7)), nullptr);
@@ -63,7 +63,7 @@ TEST(AddressTableTest, RandomOperationsMatchAReferenceMap) {
         std::mt19937 gen(seed);
         auto rng = [&gen] { return static_cast<std::uint32_t>(gen()); };
         const std::uint32_t universe = 40U * seed;  // small: long collision runs, many wraps
-        AddressTable t(salted(seed));
+        core::AddressTable t(salted(seed));
         std::map<std::uint32_t, std::uint32_t> ref;
         for (int op = 0; op < 20000; ++op) {
             const std::uint32_t a = rng() % universe;

@@ -1,0 +1,243 @@
+// Datagram dispatch: cookie requests (answered statelessly), handshakes (verified, then one
+// decide_handshake outcome carried out), cookie responses and data (to the bound connection).
+#include <algorithm>
+
+#include "core/endpoint_impl.hpp"
+
+namespace netcrypto {
+
+namespace {
+
+/// Asks the CPU to load every cache line of a connection at once. With thousands of
+/// connections the one a datagram belongs to is usually not cached; handling the packet then
+/// touches a dozen of its lines one after the other (status, session keys and nonces, receive
+/// and send state, counters), each a dependent cache miss. Prefetching them together overlaps
+/// those misses.
+void prefetch_connection(const core::Connection& conn) {
+    constexpr std::size_t kLine = 64;
+    const auto* p = reinterpret_cast<const char*>(&conn);
+    for (std::size_t off = 0; off < sizeof(core::Connection); off += kLine) {
+        __builtin_prefetch(p + off);
+    }
+}
+
+core::HandshakeFacts facts(const handshake::HandshakeInfo& hs) {
+    return {hs.peer_dht_pk, hs.peer_session_pk, hs.peer_base_nonce};
+}
+
+}  // namespace
+
+void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
+                                     std::span<const std::uint8_t> bytes) {
+    ++stats_.datagrams_received;
+    stats_.bytes_received += bytes.size();
+    auto s = services();
+    if (bytes.empty()) {
+        s.drop(DropReason::kEmpty);
+        return;
+    }
+    const std::uint8_t type = bytes[0];
+    if (type == wire::kCookieRequestType) {
+        handle_cookie_request(now, from, bytes);
+        return;
+    }
+    if (type != wire::kCookieResponseType && type != wire::kHandshakeType &&
+        type != wire::kDataType) {
+        s.drop(DropReason::kUnknownType);
+        return;
+    }
+    if (bytes.size() <= wire::kMinCryptoPacketSize || bytes.size() > wire::kMaxPacketSize) {
+        s.drop(DropReason::kBadLength);
+        return;
+    }
+    const std::uint32_t* bound = by_addr_.find(from);
+    if (type == wire::kHandshakeType) {
+        ++stats_.handshakes_received;
+        handle_handshake(now, from, bound, bytes);
+        return;
+    }
+    if (type == wire::kDataType) ++stats_.data_packets_received;
+    if (bound == nullptr) {
+        s.drop(DropReason::kUnknownConnection);  // wire.md §4.4: only handshakes open a path
+        return;
+    }
+    const std::uint32_t index = *bound;
+    core::Connection& conn = *slots_[index].conn;
+    prefetch_connection(conn);
+    if (type == wire::kCookieResponseType) {
+        conn.on_cookie_response(s, now, bytes);
+    } else {
+        conn.on_data(s, now, bytes);
+    }
+    after(index);
+}
+
+void Endpoint::Impl::handle_cookie_request(Instant now, const Address& from,
+                                           std::span<const std::uint8_t> bytes) {
+    ++stats_.cookie_requests_received;
+    auto s = services();
+    if (bytes.size() != wire::kCookieRequestSize) {
+        s.drop(DropReason::kBadLength);
+        return;
+    }
+    guard_.update(now);
+    if (!guard_.take_cookie_token(now, from)) {
+        s.drop(DropReason::kRateLimited);
+        return;
+    }
+    bool over_budget = false;
+    auto request = handshake::consume_cookie_request(
+        bytes, [&](const PublicKey& pk) -> const crypto::SharedKey* {
+            if (const auto* cached = guard_.cached_dht_shared(pk)) return cached;
+            if (!guard_.take_key_agreement(now, stats_)) {
+                over_budget = true;
+                return nullptr;
+            }
+            return guard_.compute_dht_shared(pk, dht_.secret_key);
+        });
+    if (!request) {
+        s.drop(over_budget ? DropReason::kUnderLoad : request.error());
+        return;
+    }
+    const auto response = handshake::create_cookie_response(*request, jar_, now, rng_);
+    transmit(from, response);
+    ++stats_.cookie_responses_sent;
+}
+
+void Endpoint::Impl::handle_handshake(Instant now, const Address& from, const std::uint32_t* bound,
+                                      std::span<const std::uint8_t> bytes) {
+    auto s = services();
+    // Verify (wire.md §2.4, §3.3 row 4). From a bound address only that connection's peer is
+    // expected; from elsewhere any long-term key, which costs a stranger's key agreement unless
+    // a connection to it exists.
+    const core::Connection* bound_conn = bound != nullptr ? slots_[*bound].conn.get() : nullptr;
+    crypto::SharedKey computed;
+    bool over_budget = false;
+    auto hs = handshake::consume_handshake(
+        bytes, jar_, now, bound_conn != nullptr ? &bound_conn->peer_key() : nullptr,
+        [&](const PublicKey& peer) -> const crypto::SharedKey* {
+            if (bound_conn != nullptr) return &bound_conn->long_term_shared();
+            if (auto it = by_key_.find(peer); it != by_key_.end()) {
+                return &slots_[it->second].conn->long_term_shared();
+            }
+            if (!guard_.take_key_agreement(now, stats_)) {
+                over_budget = true;
+                return nullptr;
+            }
+            return computed.precompute(peer, long_term_.secret_key) ? &computed : nullptr;
+        });
+    if (!hs) {
+        s.drop(over_budget ? DropReason::kUnderLoad : hs.error());
+        return;
+    }
+    std::optional<std::uint32_t> index;
+    if (bound != nullptr) {
+        index = *bound;
+    } else if (auto it = by_key_.find(hs->peer_real_pk); it != by_key_.end()) {
+        index = it->second;
+    }
+    std::optional<core::ExistingView> existing;
+    if (index) existing = slots_[*index].conn->view();
+    const auto arrival =
+        bound != nullptr ? core::Arrival::kBoundAddress : core::Arrival::kNewAddress;
+    const auto decision = core::decide_handshake(facts(*hs), existing, arrival,
+                                                 guard_.seen_session(now, hs->peer_session_pk));
+    if (core::adopts_session(decision.verdict)) guard_.remember_session(now, hs->peer_session_pk);
+    if (!index) {
+        apply_new(now, decision, *hs, from, computed);
+    } else {
+        apply(now, decision, *hs, from, *index, arrival);
+    }
+}
+
+void Endpoint::Impl::apply_new(Instant now, const core::Decision& d,
+                               const handshake::HandshakeInfo& hs, const Address& from,
+                               const crypto::SharedKey& long_term_shared) {
+    if (d.verdict == core::Verdict::kOffer) {
+        offer_incoming(now, hs, from, long_term_shared);
+    } else {
+        services().drop(d.drop);
+    }
+}
+
+void Endpoint::Impl::apply(Instant now, const core::Decision& d, const handshake::HandshakeInfo& hs,
+                           const Address& from, std::uint32_t index, core::Arrival arrival) {
+    auto s = services();
+    core::Connection& conn = *slots_[index].conn;
+    switch (d.verdict) {
+        case core::Verdict::kDrop:
+        case core::Verdict::kOffer:  // not for an existing connection
+            s.drop(d.drop);
+            break;
+        case core::Verdict::kReplace:
+            replace(now, index, hs, from);
+            return;
+        case core::Verdict::kRekey:
+            conn.rekey(hs);
+            break;
+        case core::Verdict::kRestart:
+            conn.restart_with_dht_key(s, now, hs.peer_dht_pk);
+            break;
+        case core::Verdict::kAdopt:
+            if (arrival == core::Arrival::kBoundAddress) {
+                conn.adopt(s, now, hs, std::nullopt);
+            } else {
+                by_addr_.erase(conn.address(), index);
+                conn.adopt(s, now, hs, core::UdpRoute{from});
+                bind_address(index, from);
+            }
+            break;
+    }
+    after(index);
+}
+
+void Endpoint::Impl::replace(Instant now, std::uint32_t index, const handshake::HandshakeInfo& hs,
+                             const Address& from) {
+    // wire.md §4.4 (b): the peer restarted (new DHT key, new address). As in c-toxcore the old
+    // connection ends (KILL if it has a session) and the handshake opens a new one; it is
+    // accepted without asking, since the application already talks to this peer. The new
+    // connection has a new id, so nothing of the old session (buffers, unread data, pending
+    // notifications, stale ids held by the application) leaks into the new one.
+    auto s = services();
+    core::Connection& conn = *slots_[index].conn;
+    const crypto::SharedKey long_term_shared = conn.long_term_shared();
+    Event e;
+    e.kind = Event::Kind::kDhtKeyChanged;
+    e.connection = make_id(index, slots_[index].generation);
+    e.peer_key = hs.peer_real_pk;
+    e.peer_dht_key = hs.peer_dht_pk;
+    e.address = from;
+    event(e);
+    conn.close(s, now, CloseReason::kReplaced);
+    after(index);  // removes the old connection and its bindings
+    if (!create_incoming(now, hs, from, long_term_shared)) s.drop(DropReason::kNotAccepted);
+}
+
+bool Endpoint::Impl::auto_accepts(const PublicKey& peer) const {
+    return cfg_.accept_all ||
+           std::find(cfg_.allowlist.begin(), cfg_.allowlist.end(), peer) != cfg_.allowlist.end();
+}
+
+void Endpoint::Impl::offer_incoming(Instant now, const handshake::HandshakeInfo& hs,
+                                    const Address& from,
+                                    const crypto::SharedKey& long_term_shared) {
+    auto s = services();
+    if (auto_accepts(hs.peer_real_pk)) {
+        if (!create_incoming(now, hs, from, long_term_shared)) s.drop(DropReason::kNotAccepted);
+        return;
+    }
+    auto request = incoming_.add(now, hs, from, long_term_shared);
+    if (!request) {
+        s.drop(request.error());
+        return;
+    }
+    Event e;
+    e.kind = Event::Kind::kIncoming;
+    e.peer_key = hs.peer_real_pk;
+    e.peer_dht_key = hs.peer_dht_pk;
+    e.address = from;
+    e.request = *request;
+    event(e);
+}
+
+}  // namespace netcrypto
