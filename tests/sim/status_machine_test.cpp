@@ -5,6 +5,8 @@
 // exchange afterwards still works.
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,30 @@ std::optional<Instant> time_of_status(const EndpointNode& node, Status to) {
     return std::nullopt;
 }
 
+/// Every connection's status events form one chain: the first announces the first status
+/// (from == to: CookieRequesting, or NotConfirmed for an accepted incoming handshake), each
+/// next one leaves the status the previous one entered, and Closed ends it.
+void expect_chained(const EndpointNode& node) {
+    std::map<std::uint64_t, Status> current;  // connection → status entered last
+    std::set<std::uint64_t> closed;
+    for (const Event& e : node.events) {
+        if (e.kind != Event::Kind::kStatus) continue;
+        const std::uint64_t id = e.connection.value;
+        ASSERT_FALSE(closed.contains(id)) << "an event after Closed: " << transition_name(e);
+        auto it = current.find(id);
+        if (it == current.end()) {
+            EXPECT_EQ(e.from, e.to) << "first event of a connection: " << transition_name(e);
+            EXPECT_TRUE(e.to == Status::kCookieRequesting || e.to == Status::kNotConfirmed)
+                << transition_name(e);
+        } else {
+            EXPECT_EQ(e.from, it->second)
+                << "from is not the status entered last: " << transition_name(e);
+        }
+        current[id] = e.to;
+        if (e.to == Status::kClosed) closed.insert(id);
+    }
+}
+
 const Transitions kInitiatorOpen{"CookieRequesting->CookieRequesting",
                                  "CookieRequesting->HandshakeSending",
                                  "HandshakeSending->NotConfirmed", "NotConfirmed->Established"};
@@ -71,6 +97,8 @@ TEST(StatusMachine, NormalOpen) {
     ASSERT_TRUE(r) << r << "\n" << p.sim.format_trace();
     EXPECT_EQ(status_events(p.a), kInitiatorOpen);
     EXPECT_EQ(status_events(p.b), kAcceptorOpen);
+    expect_chained(p.a);
+    expect_chained(p.b);
     EXPECT_EQ(p.a.endpoint().connections().size(), 1U);
     EXPECT_EQ(p.b.endpoint().connections().size(), 1U);
     EXPECT_EQ(p.a.endpoint().stats().total_drops(), 0U);
@@ -292,6 +320,8 @@ void kill_test(bool a_closes) {
     other_expect.emplace_back("Established->Closed:killed_by_peer");
     EXPECT_EQ(status_events(closer), closer_expect);
     EXPECT_EQ(status_events(other), other_expect);
+    expect_chained(closer);
+    expect_chained(other);
     EXPECT_TRUE(closer.endpoint().connections().empty());
     EXPECT_TRUE(other.endpoint().connections().empty());
     // Exactly one KILL (a 32-byte data packet) went out, and nothing came back.
@@ -442,6 +472,8 @@ TEST(StatusMachine, DhtKeyChangeOnBoundAddressRestartsWithCookieRequest) {
                            "CookieRequesting->HandshakeSending", "HandshakeSending->NotConfirmed",
                            "NotConfirmed->Established"}));
     EXPECT_EQ(status_events(p.b), kInitiatorOpen);
+    expect_chained(p.a);
+    expect_chained(p.b);
     ASSERT_EQ(count_events(p.a, Event::Kind::kDhtKeyChanged), 1U);
     const Event changed = *std::find_if(p.a.events.begin(), p.a.events.end(), [](const Event& e) {
         return e.kind == Event::Kind::kDhtKeyChanged;
@@ -475,6 +507,7 @@ TEST(StatusMachine, PeerRestartWithNewDhtKeyFromNewAddressReplacesSession) {
     a_expect.insert(a_expect.end(), {"Established->Closed:replaced", "NotConfirmed->NotConfirmed",
                                      "NotConfirmed->Established"});
     EXPECT_EQ(status_events(p.a), a_expect);
+    expect_chained(p.a);
     ASSERT_EQ(count_events(p.a, Event::Kind::kDhtKeyChanged), 1U);
     std::vector<Event> a_status;
     for (const Event& e : p.a.events) {
