@@ -4,17 +4,12 @@
 // seen to have when the sender could not be the cause), with pacing in the spirit of RFC 9002.
 // The algorithm, its constants and the reasons for them are described in docs/congestion.md.
 //
-// Integration sketch (per ESTABLISHED connection; all byte counts in datagram bytes):
-//   first send of an entry:  cc.can_send(now, outstanding) && cc.next_send_time(now) <= now
-//   resend of an entry:      cc.can_resend(now) && cc.next_send_time(now) <= now
-//   after either:            cc.on_packet_sent(now, datagram_bytes)
-//   per received packet:     acked (cumulative + REQUEST) -> cc.on_ack(now, acked_bytes, rtt)
-//                            REQUEST holes newly marked   -> cc.on_loss(now, bytes, newest_sent)
-//                            (use cc.resend_guard() as apply_request's rtt_guard)
-//   timer:                   wake at next_send_time(now) while something waits to be sent,
-//                            or about 1 ms later when the window is full.
-// `outstanding` = SendBuffer::outstanding_count() * datagram size (or outstanding_bytes() plus
-// the per-packet overhead).
+// How data::Stream (stream.cpp) uses it, all byte counts in datagram bytes: a first send needs
+// can_send(now, in-flight bytes), a resend can_resend(now), both next_send_time(now) <= now, and
+// are reported with on_packet_sent(); acknowledged bytes (cumulative ack and REQUEST) go to
+// on_ack(), holes a REQUEST newly reports to on_loss(); resend_guard() is the rtt_guard of
+// SendBuffer::apply_request; a paced or window-limited stream wakes at next_send_time(now) or
+// next_window_time(now).
 #pragma once
 
 #include <array>

@@ -1,13 +1,9 @@
 // The receive ring of the lossless layer (spec §6.1, §6.3, §6.4): messages received out of
 // order wait here until the gap below them is filled, then leave in packet-number order.
 //
-// Integration sketch (connection code, per connection):
-//   lossless id:   switch (recv.accept(num, msg)) { ... count the reason ... }
-//                  while (auto m = recv.pop_ready()) queue_event(*m);   // in order
-//   REQUEST/lossy: recv.extend_end(num);
-//   send REQUEST:  std::array<uint8_t, kMaxMessageSize> b; auto len = recv.encode_request(b);
-//   every packet:  ack field = recv.start()
-//   idle:          recv.trim();
+// data::Stream (stream.cpp) calls accept() for each lossless message, extend_end() for REQUEST
+// and lossy ones, pop_ready() when the application reads, encode_request() for its REQUESTs
+// and start() as the ack field of every data packet; trim() returns memory while it is empty.
 #pragma once
 
 #include <cstddef>

@@ -1,15 +1,9 @@
 // The send ring of the lossless layer (spec §6.1, §6.2, §6.4, §6.5): outgoing messages held by
 // packet number until the peer acknowledges them.
 //
-// Integration sketch (connection code, per ESTABLISHED connection):
-//   write:     auto n = send.push(msg);                  // then transmit (below)
-//   transmit:  for (auto n = send.next_to_send(send.start()); n; n = send.next_to_send(*n + 1))
-//                { auto e = *send.entry(*n); build packet(ack=recv.start(), num=*n, e.message);
-//                  send.mark_sent(*n, now); }            // stop when cwnd / pacing says so
-//   receive:   auto a = send.ack_up_to(packet.ack, now); // every data packet; receipts for
-//                                                        // [a.released_first, a.released_end)
-//              if id == 1: send.apply_request(msg, packet.ack, now, rtt_guard);
-//   idle:      send.trim();                              // returns memory when nothing is held
+// data::Stream (stream.cpp) push()es messages, takes next_to_send()/entry() when the congestion
+// controller allows and mark_sent()s them, applies every packet's ack with ack_up_to() and
+// every REQUEST with apply_request(), and trim()s the buffer when the stream goes idle.
 #pragma once
 
 #include <cstddef>
