@@ -1,4 +1,4 @@
-// Cookies this node issues (spec §2.1): 112-byte tokens only this node can open. Contents are
+// Cookies this node issues (wire.md §2.1): 112-byte tokens only this node can open. Contents are
 // the creation time and the peer's long-term and DHT keys, sealed with the node's cookie key.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Creating and consuming the three handshake-phase packets (spec §2.2–§2.4): cookie request,
+// Creating and consuming the three handshake-phase packets (wire.md §2.2–§2.4): cookie request,
 // cookie response and crypto handshake. Every consume_* function checks the exact length,
 // decrypts into temporaries and returns either the parsed result or the drop reason; none of
 // them changes any state.
@@ -77,7 +77,7 @@ struct HandshakeInfo {
     wire::Cookie other_cookie{};  ///< the peer's cookie about us, to echo in our handshake
 };
 
-/// Validates a handshake in the order of spec §3.3: open our cookie (tag, age, not future) →
+/// Validates a handshake in the order of wire.md §3.3: open our cookie (tag, age, not future) →
 /// for a known connection the cookie's long-term key must be `expected_peer` → SHA-512 of
 /// the cookie → open the payload with DH(cookie's long-term key, our sk) via `real_shared_for`
 /// → compare the inner hash in constant time → the peer's session key must not be of small

@@ -121,7 +121,7 @@ bool open(const SharedKey& /*key*/, const Nonce& /*nonce*/, std::span<const std:
 bool seal(const SharedKey& key, const Nonce& nonce, std::span<const std::uint8_t> plain,
           std::span<std::uint8_t> out) {
     if (plain.empty() || out.size() != plain.size() + kMacSize) return false;
-    // crypto_box_easy_afternm lays out tag || ciphertext, the layout of spec §0.
+    // crypto_box_easy_afternm lays out tag || ciphertext, the layout of wire.md §0.
     return crypto_box_easy_afternm(out.data(), plain.data(), plain.size(), nonce.bytes.data(),
                                    key.bytes().data()) == 0;
 }

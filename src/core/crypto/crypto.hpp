@@ -1,5 +1,5 @@
 // libsodium wrappers used by the protocol: precomputed box keys, tag-first XSalsa20-Poly1305,
-// SHA-512 and the 192-bit big-endian nonce arithmetic of spec §5.
+// SHA-512 and the 192-bit big-endian nonce arithmetic of wire.md §5.
 #pragma once
 
 #include <array>

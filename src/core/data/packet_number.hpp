@@ -1,4 +1,4 @@
-// Packet numbers of the lossless layer (spec §6.1): 32-bit counters compared modulo 2^32, plus
+// Packet numbers of the lossless layer (wire.md §6.1): 32-bit counters compared modulo 2^32, plus
 // the limits shared by the send and receive buffers.
 #pragma once
 

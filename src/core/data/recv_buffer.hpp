@@ -1,4 +1,4 @@
-// The receive ring of the lossless layer (spec §6.1, §6.3, §6.4): messages received out of
+// The receive ring of the lossless layer (wire.md §6.1, §6.3, §6.4): messages received out of
 // order wait here until the gap below them is filled, then leave in packet-number order.
 //
 // data::Stream (stream.cpp) calls accept() for each lossless message, extend_end() for REQUEST

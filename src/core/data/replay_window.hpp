@@ -1,4 +1,4 @@
-// Replay filter for data packets (spec §5, §8 item 6): remembers which nonce counters were
+// Replay filter for data packets (wire.md §5, §8 item 6): remembers which nonce counters were
 // accepted so a captured packet cannot be processed twice. Local behaviour only; the wire is
 // unchanged.
 //

@@ -1,4 +1,4 @@
-// REQUEST hole encoding and decoding (spec §6.4).
+// REQUEST hole encoding and decoding (wire.md §6.4).
 #include "core/data/request.hpp"
 
 namespace netcrypto::data {

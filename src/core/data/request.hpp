@@ -1,4 +1,4 @@
-// The REQUEST control message (data id 1, spec §6.4): a selective acknowledgement that lists
+// The REQUEST control message (data id 1, wire.md §6.4): a selective acknowledgement that lists
 // the holes of the requester's receive ring. Pure encoding and decoding, no buffer state.
 //
 // Serialized form (the message part of a data packet; the packet's `ack` field is the base):
@@ -119,11 +119,11 @@ class RequestEncoder {
     std::span<std::uint8_t> out_;
     std::size_t cap_ = 0;
     std::size_t len_ = 0;
-    std::int64_t last_hole_ = -1;  // p of the spec, relative to the receive start
+    std::int64_t last_hole_ = -1;  // the last hole written (wire.md §6.4), relative to the receive start
 };
 
 /// Encodes a REQUEST message for a receive range of `count` numbers where `is_missing(i)`
-/// says whether offset i (0 = receive start) is a hole: the literal loop of spec §6.4.
+/// says whether offset i (0 = receive start) is a hole: the encoding of wire.md §6.4.
 /// Returns the length written (0 when `out` is empty).
 template <class IsMissing>
 std::size_t encode_request(std::span<std::uint8_t> out, std::uint32_t count,

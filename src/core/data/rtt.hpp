@@ -1,5 +1,5 @@
 // Round-trip time estimation for the lossless layer: RFC 6298 smoothing (our local choice; the
-// wire only needs c-toxcore's behaviour, which keeps a running minimum, spec §6.7, §8 item 10).
+// wire only needs c-toxcore's behaviour, which keeps a running minimum, wire.md §6.7, §8 item 10).
 #pragma once
 
 #include <chrono>

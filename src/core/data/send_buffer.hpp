@@ -1,4 +1,4 @@
-// The send ring of the lossless layer (spec §6.1, §6.2, §6.4, §6.5): outgoing messages held by
+// The send ring of the lossless layer (wire.md §6.1, §6.2, §6.4, §6.5): outgoing messages held by
 // packet number until the peer acknowledges them.
 //
 // data::Stream (stream.cpp) push()es messages, takes next_to_send()/entry() when the congestion

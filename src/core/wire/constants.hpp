@@ -1,4 +1,4 @@
-// Named sizes and constants of the net_crypto wire format (spec §2, §3). Every length used by a
+// Named sizes and constants of the net_crypto wire format (wire.md §2, §3). Every length used by a
 // codec is derived here from named parts, so no size is ever spelled twice.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Codecs for the four net_crypto packets and their inner plaintexts (spec §2). Decoders take a
+// Codecs for the four net_crypto packets and their inner plaintexts (wire.md §2). Decoders take a
 // whole datagram (or plaintext), accept exactly the lengths of the spec and report why they
 // reject anything else. Encoders write into caller buffers of the exact size.
 #pragma once
