@@ -37,11 +37,11 @@
 #include <tox/tox.h>
 
 #include <netcrypto/endpoint.hpp>
+#include <netcrypto/friend.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/runtime.hpp>
 
 #include "compare_common.hpp"
-#include "friend/friend.hpp"
 #include "loopback_guard.hpp"
 #include "tox_policy.hpp"
 

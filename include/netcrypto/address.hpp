@@ -10,10 +10,12 @@
 #include <string>
 #include <string_view>
 
+#include <netcrypto/export.hpp>
+
 namespace netcrypto {
 
 /// An IPv4 or IPv6 address with a UDP port. IPv4 addresses are stored in the first four bytes.
-struct Address {
+struct NETCRYPTO_EXPORT Address {
     enum class Family : std::uint8_t { kIPv4 = 4, kIPv6 = 6 };
 
     Family family = Family::kIPv4;

@@ -18,6 +18,7 @@
 #include <tl/expected.hpp>
 
 #include <netcrypto/address.hpp>
+#include <netcrypto/export.hpp>
 #include <netcrypto/keys.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/stats.hpp>
@@ -53,8 +54,8 @@ enum class CloseReason : std::uint8_t {
     kRejected,       ///< an incoming request was rejected
 };
 
-std::string_view to_string(Status s);
-std::string_view to_string(CloseReason r);
+NETCRYPTO_EXPORT std::string_view to_string(Status s);
+NETCRYPTO_EXPORT std::string_view to_string(CloseReason r);
 
 /// Tunables of an endpoint. Defaults follow the seed and c-toxcore where the wire needs it.
 struct EndpointConfig {
@@ -116,7 +117,7 @@ enum class Error : std::uint8_t {
     kNoSuchRequest,       ///< accept/reject of an unknown or expired incoming request
     kInvalidKey,          ///< a public key that yields no shared secret (low-order point)
 };
-std::string_view to_string(Error e);
+NETCRYPTO_EXPORT std::string_view to_string(Error e);
 
 template <class T>
 using Result = tl::expected<T, Error>;
@@ -172,7 +173,7 @@ inline constexpr std::size_t kMaxMessageSize = 1373;
 
 /// A net_crypto endpoint: owns the long-term and DHT key pairs, the cookie key and every
 /// connection. Not thread-safe; one thread drives it.
-class Endpoint {
+class NETCRYPTO_EXPORT Endpoint {
   public:
     /// `rng` must outlive the endpoint. `now` starts the cookie-key rotation clock.
     Endpoint(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, EndpointConfig config = {});

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include <netcrypto/export.hpp>
+
 namespace netcrypto {
 
 class Rng;
@@ -19,7 +21,7 @@ inline constexpr std::size_t kPublicKeySize = 32;
 inline constexpr std::size_t kSecretKeySize = 32;
 
 /// A 32-byte X25519 public key. Public data: compared and hashed normally.
-struct PublicKey {
+struct NETCRYPTO_EXPORT PublicKey {
     std::array<std::uint8_t, kPublicKeySize> bytes{};
 
     friend auto operator<=>(const PublicKey&, const PublicKey&) = default;
@@ -32,7 +34,7 @@ struct PublicKey {
 
 /// A 32-byte X25519 secret key. Wiped with sodium_memzero when destroyed or overwritten;
 /// compared in constant time; never printed.
-class SecretKey {
+class NETCRYPTO_EXPORT SecretKey {
   public:
     SecretKey() = default;
     explicit SecretKey(std::span<const std::uint8_t, kSecretKeySize> bytes);
@@ -50,14 +52,14 @@ class SecretKey {
     static std::optional<SecretKey> from_hex(std::string_view hex);
 
     /// Constant-time equality.
-    friend bool operator==(const SecretKey& a, const SecretKey& b);
+    friend NETCRYPTO_EXPORT bool operator==(const SecretKey& a, const SecretKey& b);
 
   private:
     std::array<std::uint8_t, kSecretKeySize> bytes_{};
 };
 
 /// A public key with the secret key it belongs to.
-struct KeyPair {
+struct NETCRYPTO_EXPORT KeyPair {
     PublicKey public_key;
     SecretKey secret_key;
 

@@ -5,11 +5,13 @@
 #include <cstdint>
 #include <span>
 
+#include <netcrypto/export.hpp>
+
 namespace netcrypto {
 
 /// A source of random bytes handed to the core. Implementations must be cryptographically
 /// strong outside of tests.
-class Rng {
+class NETCRYPTO_EXPORT Rng {
   public:
     Rng() = default;
     Rng(const Rng&) = delete;
@@ -28,14 +30,14 @@ class Rng {
 };
 
 /// libsodium's randombytes_buf (the OS CSPRNG): for production use.
-class SodiumRng final : public Rng {
+class NETCRYPTO_EXPORT SodiumRng final : public Rng {
   public:
     void fill(std::span<std::uint8_t> out) override;
 };
 
 /// A deterministic stream (ChaCha20 keyed by a 32-byte seed): the same seed always gives the
 /// same bytes, so a test run replays exactly. Never use it for real keys.
-class SeededRng final : public Rng {
+class NETCRYPTO_EXPORT SeededRng final : public Rng {
   public:
     explicit SeededRng(std::uint64_t seed);
     ~SeededRng() override;

@@ -12,12 +12,13 @@
 
 #include <netcrypto/address.hpp>
 #include <netcrypto/endpoint.hpp>
+#include <netcrypto/export.hpp>
 #include <netcrypto/time.hpp>
 
 namespace netcrypto::runtime {
 
 /// The monotonic clock as an Instant.
-Instant monotonic_now();
+NETCRYPTO_EXPORT Instant monotonic_now();
 
 /// Options of one bound endpoint.
 struct BindOptions {
@@ -37,7 +38,7 @@ struct SocketStats {
 
 /// Event loop. Not thread-safe; callbacks run on the loop's thread between I/O steps, never
 /// while the endpoint is handling a packet.
-class Loop {
+class NETCRYPTO_EXPORT Loop {
   public:
     Loop();
     ~Loop();

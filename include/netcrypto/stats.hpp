@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include <netcrypto/export.hpp>
+
 namespace netcrypto {
 
 /// Why a received datagram (or part of it) was dropped. Junk from the network is never an
@@ -43,7 +45,7 @@ enum class DropReason : std::uint8_t {
 };
 
 /// A stable snake_case name for each reason.
-std::string_view to_string(DropReason r);
+NETCRYPTO_EXPORT std::string_view to_string(DropReason r);
 
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::kCount_);
 

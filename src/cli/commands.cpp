@@ -12,10 +12,9 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <netcrypto/friend.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/runtime.hpp>
-
-#include "friend/friend.hpp"
 
 namespace netcrypto::cli {
 

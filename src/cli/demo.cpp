@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
+#include <netcrypto/friend.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/runtime.hpp>
 
 #include "cli/commands.hpp"
-#include "friend/friend.hpp"
 
 namespace netcrypto::cli {
 

@@ -1,7 +1,7 @@
-#include "friend/friend.hpp"
-
 #include <algorithm>
 #include <array>
+
+#include <netcrypto/friend.hpp>
 
 namespace netcrypto::friends {
 

@@ -58,10 +58,10 @@
 #include <sodium.h>
 
 #include <netcrypto/endpoint.hpp>
+#include <netcrypto/friend.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/runtime.hpp>
 
-#include "friend/friend.hpp"
 #include "json_child.hpp"
 
 namespace {

@@ -10,9 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <netcrypto/endpoint.hpp>
+#include <netcrypto/friend.hpp>
 #include <netcrypto/random.hpp>
-
-#include "friend/friend.hpp"
 
 namespace netcrypto::friends {
 namespace {

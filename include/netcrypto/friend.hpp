@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include <netcrypto/endpoint.hpp>
+#include <netcrypto/export.hpp>
 
 namespace netcrypto::friends {
 
@@ -75,7 +76,7 @@ struct FriendCallbacks {
 };
 
 /// Per-endpoint friend layer.
-class FriendLayer {
+class NETCRYPTO_EXPORT FriendLayer {
   public:
     FriendLayer(Endpoint& endpoint, FriendCallbacks callbacks, FriendConfig config = {});
 
