@@ -77,9 +77,8 @@ class Loop {
 
     [[nodiscard]] SocketStats stats(const Endpoint& endpoint) const;
 
-    class Impl;
-
   private:
+    class Impl;
     std::unique_ptr<Impl> impl_;
 };
 

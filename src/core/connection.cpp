@@ -74,8 +74,7 @@ CloseReason Connection::close_reason() const {
 }
 
 void Connection::set_status(Services& s, Status from, Status to, CloseReason reason) {
-    Event e;
-    e.kind = Event::Kind::kStatus;
+    StatusChanged e;
     e.connection = id_;
     e.from = from;
     e.to = to;
@@ -83,6 +82,7 @@ void Connection::set_status(Services& s, Status from, Status to, CloseReason rea
     e.peer_key = peer_key_;
     e.peer_dht_key = peer_dht_key_;
     e.address = address_;
+    e.user_tag = user_tag_;
     s.out.event(e);
 }
 
@@ -191,12 +191,12 @@ void Connection::on_handshake(Services& s, Instant now, const handshake::Handsha
             s.drop(DropReason::kInvalidKey);
             return;
         }
-        Event e;
-        e.kind = Event::Kind::kDhtKeyChanged;
+        DhtKeyChanged e;
         e.connection = id_;
         e.peer_key = peer_key_;
         e.peer_dht_key = hs.peer_dht_pk;
         e.address = address_;
+        e.user_tag = user_tag_;
         s.out.event(e);
         restart_with_dht_key(s, now, hs.peer_dht_pk, dht_shared);
         return;

@@ -98,6 +98,9 @@ class Connection {
     [[nodiscard]] const Address& address() const { return address_; }
     [[nodiscard]] const crypto::SharedKey& real_shared() const { return real_shared_; }
     [[nodiscard]] ConnectionInfo info() const;
+    /// The application's tag (Endpoint::set_user_tag), copied into every event we queue.
+    [[nodiscard]] std::uint64_t user_tag() const { return user_tag_; }
+    void set_user_tag(std::uint64_t tag) { user_tag_ = tag; }
 
     // --- inputs (the endpoint has already matched the packet to this connection) ---
     void on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes);
@@ -194,6 +197,7 @@ class Connection {
     std::optional<std::uint32_t> repair_probe_;  ///< the hole being timed
     Instant repair_probe_sent_{};                ///< last REQUEST that named it
     ConnectionStats stats_;
+    std::uint64_t user_tag_ = 0;
 };
 
 }  // namespace netcrypto::core

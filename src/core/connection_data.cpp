@@ -6,6 +6,8 @@
 
 namespace netcrypto::core {
 
+using namespace std::chrono_literals;
+
 namespace {
 
 /// A REQUEST goes out at once after this many new in-order lossless packets.
@@ -360,10 +362,10 @@ void Connection::handle_ack(Services& s, Instant now, std::uint32_t ack) {
         cc_.on_ack(now, wire_bytes(r.released_bytes, r.released_count), rtt_);
     }
     if (send_.start() != before) {
-        Event e;
-        e.kind = Event::Kind::kAcked;
+        Acked e;
         e.connection = id_;
         e.peer_key = peer_key_;
+        e.user_tag = user_tag_;
         e.acked_up_to = send_.start();
         s.out.event(e);
         after_send_progress(s);
@@ -373,10 +375,10 @@ void Connection::handle_ack(Services& s, Instant now, std::uint32_t ack) {
 void Connection::after_send_progress(Services& s) {
     if (want_writable_ && send_capacity() > 0) {
         want_writable_ = false;
-        Event e;
-        e.kind = Event::Kind::kWritable;
+        Writable e;
         e.connection = id_;
         e.peer_key = peer_key_;
+        e.user_tag = user_tag_;
         s.out.event(e);
     }
     if (send_.pending_send_count() > 0) s.out.wants_to_send(id_);
@@ -480,10 +482,10 @@ void Connection::receive_lossless(Services& s, Instant now, std::uint32_t number
 void Connection::notify_readable(Services& s) {
     if (readable_notified_) return;
     readable_notified_ = true;
-    Event e;
-    e.kind = Event::Kind::kReadable;
+    Readable e;
     e.connection = id_;
     e.peer_key = peer_key_;
+    e.user_tag = user_tag_;
     s.out.event(e);
 }
 

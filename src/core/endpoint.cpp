@@ -7,6 +7,8 @@
 
 namespace netcrypto {
 
+using namespace std::chrono_literals;
+
 namespace {
 constexpr std::size_t kRateBuckets = 16384;
 constexpr std::size_t kMaxDhtCache = 1024;
@@ -574,7 +576,8 @@ void Endpoint::Impl::drop_oldest_pending() {
     // Its kIncoming event, if the application has not polled it yet, would only lead to
     // kNoSuchRequest: withdraw it, so unpolled events stay bounded by max_pending_incoming.
     auto it = std::find_if(events_.begin(), events_.end(), [id](const Event& e) {
-        return e.kind == Event::Kind::kIncoming && e.request == id;
+        const auto* incoming = e.get_if<IncomingRequest>();
+        return incoming != nullptr && incoming->request.value == id;
     });
     if (it != events_.end()) events_.erase(it);
 }
@@ -651,12 +654,12 @@ void Endpoint::Impl::handle_unbound_handshake(Instant now, const Address& from,
         // notifications, stale ids held by the application) leaks into the new one.
         remember_session(now, hs->peer_session_pk);
         const crypto::SharedKey real_shared = conn.real_shared();
-        Event e;
-        e.kind = Event::Kind::kDhtKeyChanged;
+        DhtKeyChanged e;
         e.connection = make_id(index, slots_[index].generation);
         e.peer_key = hs->peer_real_pk;
         e.peer_dht_key = hs->peer_dht_pk;
         e.address = from;
+        e.user_tag = conn.user_tag();
         event(e);
         conn.close(s, now, CloseReason::kReplaced);
         after(index);  // removes the old connection and its bindings
@@ -701,12 +704,11 @@ void Endpoint::Impl::offer_incoming(Instant now, const handshake::HandshakeInfo&
     p.from = from;
     p.expires = now + cfg_.cookie_validity;
     p.real_shared = real_shared;
-    Event e;
-    e.kind = Event::Kind::kIncoming;
+    IncomingRequest e;
+    e.request = RequestId{p.id};
     e.peer_key = hs.peer_real_pk;
     e.peer_dht_key = hs.peer_dht_pk;
     e.address = from;
-    e.request = p.id;
     pending_.push_back(std::move(p));
     event(e);
 }
@@ -806,10 +808,10 @@ Result<ConnectionId> Endpoint::connect(Instant now, const PublicKey& peer_key,
                                        const PublicKey& peer_dht_key, const Address& address) {
     return impl_->connect(now, peer_key, peer_dht_key, address);
 }
-Result<ConnectionId> Endpoint::accept(Instant now, std::uint64_t request) {
-    return impl_->accept(now, request);
+Result<ConnectionId> Endpoint::accept(Instant now, RequestId request) {
+    return impl_->accept(now, request.value);
 }
-Result<void> Endpoint::reject(std::uint64_t request) { return impl_->reject(request); }
+Result<void> Endpoint::reject(RequestId request) { return impl_->reject(request.value); }
 Result<void> Endpoint::close(Instant now, ConnectionId id) { return impl_->close(now, id); }
 
 }  // namespace netcrypto
