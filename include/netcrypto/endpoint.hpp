@@ -186,8 +186,9 @@ struct DhtKeyChanged {
 /// Messages are waiting to be read with read_lossless and/or read_lossy.
 ///
 /// Edge-triggered, one flag per connection shared by both kinds of message:
-///  * Fires when a lossy message arrives or a lossless message makes the next in-order message
-///    available, unless a Readable was already reported and not re-armed since.
+///  * Fires when a lossy message arrives, or a lossless one arrives while the next in-order
+///    message is available (a gap delays it until filled), unless a Readable was already
+///    reported and not re-armed since.
 ///  * Re-armed only when read_lossless or read_lossy returns 0 (either one re-arms the shared
 ///    flag). Reading some messages, or none, re-arms nothing.
 /// So after a Readable, call read_lossless until it returns 0 and read_lossy until it returns
