@@ -49,12 +49,14 @@ struct MemoryPair {
     void drain_events() {
         std::array<std::uint8_t, kMaxMessageSize> msg{};
         while (auto e = a.poll_event()) {
-            if (e->kind == Event::Kind::kStatus && e->to == Status::kEstablished) a_up = true;
+            const auto* s = e->get_if<StatusChanged>();
+            if (s != nullptr && s->to == Status::kEstablished) a_up = true;
         }
         while (auto e = b.poll_event()) {
-            if (e->kind == Event::Kind::kStatus && e->to == Status::kEstablished) b_up = true;
-            if (e->kind == Event::Kind::kReadable) {
-                while (auto n = b.read_lossless(now, e->connection, msg)) {
+            const auto* s = e->get_if<StatusChanged>();
+            if (s != nullptr && s->to == Status::kEstablished) b_up = true;
+            if (const auto* r = e->get_if<Readable>()) {
+                while (auto n = b.read_lossless(now, r->connection, msg)) {
                     if (*n == 0) break;
                     received += *n;
                 }
@@ -308,8 +310,8 @@ void BM_DispatchWithConnections(benchmark::State& state) {
         const auto& d = f.packets[k];
         server.handle_datagram(f.now, d.from, f.bytes(d));
         while (auto e = server.poll_event()) {
-            if (e->kind == Event::Kind::kReadable) {
-                while (auto r = server.read_lossy(e->connection, out)) {
+            if (const auto* readable = e->get_if<Readable>()) {
+                while (auto r = server.read_lossy(readable->connection, out)) {
                     if (*r == 0) break;
                 }
             }

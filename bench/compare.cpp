@@ -143,20 +143,22 @@ int nc_peer(const Args& args) {
     bool blocked = false;
     std::array<std::uint8_t, kMaxMessageSize> buf{};
     auto on_event = [&](const Event& e) {
-        switch (e.kind) {
-            case Event::Kind::kStatus:
-                if (e.to == Status::kEstablished) {
-                    conn = e.connection;
+        switch (e.kind()) {
+            case Event::Kind::kStatus: {
+                const auto& s = *e.get_if<StatusChanged>();
+                if (s.to == Status::kEstablished) {
+                    conn = s.connection;
                     emit({{"event", "established"}});
                 }
-                if (e.to == Status::kClosed) {
-                    emit({{"event", "closed"}, {"reason", std::string(to_string(e.reason))}});
+                if (s.to == Status::kClosed) {
+                    emit({{"event", "closed"}, {"reason", std::string(to_string(s.reason))}});
                     loop.stop();
                 }
                 break;
+            }
             case Event::Kind::kReadable: {
                 const Instant now = runtime::monotonic_now();
-                while (auto n = ep.read_lossless(now, e.connection, buf)) {
+                while (auto n = ep.read_lossless(now, *e.connection(), buf)) {
                     if (*n == 0) break;
                     rx_bytes += *n;
                     ++rx_messages;
@@ -301,7 +303,8 @@ int connect_times(const Args& args) {
         std::int64_t b_up = 0;
         auto watch = [](std::int64_t& up) {
             return [&up](const Event& e) {
-                if (e.kind == Event::Kind::kStatus && e.to == Status::kEstablished) up = mono_ns();
+                const auto* s = e.get_if<StatusChanged>();
+                if (s != nullptr && s->to == Status::kEstablished) up = mono_ns();
             };
         };
         if (!loop.attach(a, loopback(), watch(a_up))) return 1;
@@ -383,7 +386,8 @@ int memory(const Args& args) {
         pump(now, server, saddr, *client, caddr);
         bool up = false;
         while (auto e = client->poll_event()) {
-            if (e->kind == Event::Kind::kStatus && e->to == Status::kEstablished) up = true;
+            const auto* s = e->get_if<StatusChanged>();
+            if (s != nullptr && s->to == Status::kEstablished) up = true;
         }
         if (!up) ++failed;
         while (server.poll_event()) {
@@ -496,12 +500,14 @@ int handshake_ops(const Args& args) {
         bool up_r = false;
         charge(res, [&] {
             while (auto e = responder.poll_event()) {
-                if (e->kind == Event::Kind::kStatus && e->to == Status::kEstablished) up_r = true;
+                const auto* s = e->get_if<StatusChanged>();
+                if (s != nullptr && s->to == Status::kEstablished) up_r = true;
             }
         });
         charge(ini, [&] {
             while (auto e = initiator.poll_event()) {
-                if (e->kind == Event::Kind::kStatus && e->to == Status::kEstablished) up_i = true;
+                const auto* s = e->get_if<StatusChanged>();
+                if (s != nullptr && s->to == Status::kEstablished) up_i = true;
             }
         });
         if (up_i && up_r) ++completed;

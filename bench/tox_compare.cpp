@@ -544,8 +544,9 @@ struct NcFriend {
 
 void attach(runtime::Loop& loop, NcFriend& f) {
     auto r = loop.attach(f.ep, Address::ipv4(127, 0, 0, 1, 0), [&f](const Event& e) {
-        if (e.kind == Event::Kind::kStatus && e.to == Status::kEstablished) f.up_ns = mono_ns();
-        if (e.kind == Event::Kind::kStatus && e.to == Status::kClosed) f.closed = true;
+        const auto* s = e.get_if<StatusChanged>();
+        if (s != nullptr && s->to == Status::kEstablished) f.up_ns = mono_ns();
+        if (s != nullptr && s->to == Status::kClosed) f.closed = true;
         f.fl.on_event(runtime::monotonic_now(), e);
     });
     if (!r) throw std::runtime_error("bind 127.0.0.1: " + r.error());

@@ -21,7 +21,8 @@ int main() {
     bool done = false;
     std::optional<ConnectionId> id;
     auto client_events = [&](const Event& e) {
-        if (e.kind == Event::Kind::kStatus && e.to == Status::kEstablished) {
+        const auto* s = e.get_if<StatusChanged>();
+        if (s != nullptr && s->to == Status::kEstablished) {
             // Lossless messages start with a data id in 16..191; 160 is a custom id.
             constexpr std::string_view kText = "\xA0hello over net_crypto";
             std::array<std::uint8_t, kText.size()> msg{};
@@ -30,9 +31,10 @@ int main() {
         }
     };
     auto server_events = [&](const Event& e) {
-        if (e.kind != Event::Kind::kReadable) return;
+        const auto* r = e.get_if<Readable>();
+        if (r == nullptr) return;
         std::array<std::uint8_t, kMaxMessageSize> buf{};
-        while (auto n = server.read_lossless(runtime::monotonic_now(), e.connection, buf)) {
+        while (auto n = server.read_lossless(runtime::monotonic_now(), r->connection, buf)) {
             if (*n == 0) break;
             std::cout << "server received: "
                       << std::string_view(reinterpret_cast<const char*>(buf.data()) + 1, *n - 1)

@@ -57,11 +57,11 @@ struct Step {
     enum class Kind : std::uint8_t { kDeliver, kConnect, kAccept };
     Kind kind = Kind::kDeliver;
     Instant at;
-    Address from;               ///< kDeliver: source; kConnect: the peer's address
-    Bytes bytes;                ///< kDeliver
-    PublicKey key;              ///< kConnect
-    PublicKey dht;              ///< kConnect
-    std::uint64_t request = 0;  ///< kAccept
+    Address from;       ///< kDeliver: source; kConnect: the peer's address
+    Bytes bytes;        ///< kDeliver
+    PublicKey key;      ///< kConnect
+    PublicKey dht;      ///< kConnect
+    RequestId request;  ///< kAccept
 };
 
 /// A valid datagram a peer could send E next.
@@ -143,7 +143,7 @@ class Net {
                 }
             }
             while (auto e = server_.endpoint->poll_event()) {
-                if (e->kind == Event::Kind::kIncoming) last_request = e->request;
+                if (const auto* in = e->get_if<IncomingRequest>()) last_request = in->request;
             }
             for (std::size_t i = 0; i < kPeers; ++i) {
                 while (auto t = peers_[i].endpoint->poll_transmit(now, buf)) {
@@ -165,7 +165,7 @@ class Net {
         }
     }
 
-    std::uint64_t last_request = 0;
+    RequestId last_request;
 
   private:
     Server& server_;
@@ -221,7 +221,7 @@ inline Recording record() {
         (void)p.connect(now, e.public_key(), e.dht_public_key(), server_address());
         net.pump(now, [](std::size_t, const Bytes&) { return false; });
         if (i == 4) break;  // left pending
-        const std::uint64_t request = net.last_request;
+        const RequestId request = net.last_request;
         (void)e.accept(now, request);
         rec.steps.push_back(Step{Step::Kind::kAccept, now, {}, {}, {}, {}, request});
         // peer 2's first data packet is withheld: E stays NotConfirmed.

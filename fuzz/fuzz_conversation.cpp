@@ -118,24 +118,24 @@ void read_all(Side& s, Instant now) {
     for (int guard = 0; guard < 4096; ++guard) {
         auto e = s.endpoint.poll_event();
         if (!e) break;
-        if (e->kind == Event::Kind::kStatus && e->to == Status::kClosed && s.id &&
-            e->connection == *s.id) {
+        const auto* sc = e->get_if<StatusChanged>();
+        if (sc != nullptr && sc->to == Status::kClosed && s.id && sc->connection == *s.id) {
             s.id.reset();
         }
-        if (e->kind == Event::Kind::kStatus && e->to != Status::kClosed &&
-            (!s.id || *s.id != e->connection)) {
-            s.id = e->connection;  // a new connection: a new outgoing stream
+        if (sc != nullptr && sc->to != Status::kClosed && (!s.id || *s.id != sc->connection)) {
+            s.id = sc->connection;  // a new connection: a new outgoing stream
             ++s.epoch;
             s.counter = 0;
         }
-        if (e->kind != Event::Kind::kReadable) continue;
+        const auto* r = e->get_if<Readable>();
+        if (r == nullptr) continue;
         for (int i = 0; i < 4096; ++i) {
-            auto n = s.endpoint.read_lossless(now, e->connection, msg);
+            auto n = s.endpoint.read_lossless(now, r->connection, msg);
             if (!n || *n == 0) break;
-            verify(s.streams[e->connection.value], std::span<const std::uint8_t>(msg).first(*n));
+            verify(s.streams[r->connection.value], std::span<const std::uint8_t>(msg).first(*n));
         }
         for (int i = 0; i < 64; ++i) {
-            auto n = s.endpoint.read_lossy(e->connection, msg);
+            auto n = s.endpoint.read_lossy(r->connection, msg);
             if (!n || *n == 0) break;
         }
     }

@@ -61,7 +61,7 @@ class Reader {
     std::size_t pos_ = 0;
 };
 
-bool transition_allowed(const Event& e) {
+bool transition_allowed(const StatusChanged& e) {
     using S = Status;
     const bool replaced = e.reason == CloseReason::kReplaced;
     if (e.to == S::kClosed) return e.from != S::kClosed && e.reason != CloseReason::kNone;
@@ -198,10 +198,10 @@ class Harness {
                 }
                 break;
             case 4:
-                (void)e_.accept(now_, sel % 8U);
+                (void)e_.accept(now_, RequestId{sel % 8U});
                 break;
             case 5:
-                (void)e_.reject(sel % 8U);
+                (void)e_.reject(RequestId{sel % 8U});
                 break;
             case 6: {
                 const auto& rec = recording();
@@ -234,19 +234,20 @@ class Harness {
             NETCRYPTO_FUZZ_CHECK(++sent < 4096);
         }
         while (auto ev = e_.poll_event()) {
-            if (ev->kind != Event::Kind::kStatus) continue;
-            NETCRYPTO_FUZZ_CHECK(transition_allowed(*ev));
-            auto it = status_.find(ev->connection.value);
+            const auto* sc = ev->get_if<StatusChanged>();
+            if (sc == nullptr) continue;
+            NETCRYPTO_FUZZ_CHECK(transition_allowed(*sc));
+            auto it = status_.find(sc->connection.value);
             if (it == status_.end()) {
                 // A new connection announces itself.
-                NETCRYPTO_FUZZ_CHECK(ev->from == ev->to && ev->reason == CloseReason::kNone);
-                status_[ev->connection.value] = ev->to;
+                NETCRYPTO_FUZZ_CHECK(sc->from == sc->to && sc->reason == CloseReason::kNone);
+                status_[sc->connection.value] = sc->to;
             } else {
-                NETCRYPTO_FUZZ_CHECK(it->second == ev->from);
-                if (ev->to == Status::kClosed) {
+                NETCRYPTO_FUZZ_CHECK(it->second == sc->from);
+                if (sc->to == Status::kClosed) {
                     status_.erase(it);
                 } else {
-                    it->second = ev->to;
+                    it->second = sc->to;
                 }
             }
         }

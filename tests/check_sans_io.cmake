@@ -1,6 +1,7 @@
 # Keeps the core layer (library netcrypto_core) portable and sans-I/O. Fails when a file under
 # DIR (src/core), or a public header of the core under HEADERS (include/netcrypto, except the
-# runtime's and the friend layer's headers):
+# runtime's and the friend layer's headers and posix.hpp, the header-only POSIX helpers for
+# applications that drive the core from their own event loop):
 #   * includes another layer: runtime, friend or cli (src/<layer>/..., netcrypto/runtime.hpp,
 #     netcrypto/friend.hpp);
 #   * includes an OS header: POSIX/Linux (sys/*, netinet/*, arpa/*, linux/*, unistd.h, poll.h,
@@ -17,7 +18,7 @@ endif()
 file(GLOB_RECURSE files ${DIR}/*.cpp ${DIR}/*.hpp ${DIR}/*.h ${DIR}/*.cc ${DIR}/*.inl)
 if(HEADERS)
     file(GLOB headers ${HEADERS}/*.hpp)
-    list(FILTER headers EXCLUDE REGEX "/(runtime|friend)\\.hpp$")
+    list(FILTER headers EXCLUDE REGEX "/(runtime|friend|posix)\\.hpp$")
     list(APPEND files ${headers})
 endif()
 list(LENGTH files n_files)
@@ -28,7 +29,7 @@ endif()
 # Regular expressions matched against the name inside #include <...> or "...".
 set(other_layers
     "(^|/)(runtime|friend|cli)/"            # src/runtime/..., "friend/friend.hpp", ../cli/...
-    "^netcrypto/(runtime|friend)\\.hpp$")   # the public headers of the upper layers
+    "^netcrypto/(runtime|friend|posix)\\.hpp$")  # public headers of the upper layers
 set(os_headers
     "^sys/" "^netinet/" "^arpa/" "^net/" "^linux/" "^asm/" "^bits/"
     "^netdb\\.h$" "^unistd\\.h$" "^poll\\.h$" "^fcntl\\.h$" "^pthread\\.h$" "^sched\\.h$"

@@ -1,8 +1,14 @@
 // The sans-I/O net_crypto endpoint: many crypto connections over one UDP address family, driven
 // entirely by its caller. It performs no I/O, reads no clock and draws randomness only from the
-// Rng it is given. Use it in this order after every input:
-//   handle_datagram / handle_timeout / commands  →  poll_transmit until empty
-//   →  poll_event until empty  →  sleep until next_timeout()
+// Rng it is given. Drive it with four calls, in this order after every input:
+//   1. the input: handle_datagram (a datagram arrived), handle_timeout (next_timeout() has
+//      passed) or a command (connect, accept, send_lossless, read_lossless, close...)
+//   2. poll_transmit until it returns nullopt, sending each datagram
+//   3. poll_event until it returns nullopt, handling each event (handlers may issue commands;
+//      repeat 2 and 3 after them)
+//   4. wait for the next datagram, but no longer than until next_timeout()
+// examples/poll_loop.cpp does this with poll(2); netcrypto/posix.hpp converts addresses and
+// clocks.
 #pragma once
 
 #include <array>
@@ -13,6 +19,9 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <tl/expected.hpp>
@@ -26,12 +35,16 @@
 
 namespace netcrypto {
 
-using namespace std::chrono_literals;
-
 /// Identifies a connection inside one endpoint. Stale ids (closed connections) are detected.
 struct ConnectionId {
     std::uint64_t value = 0;
     friend auto operator<=>(const ConnectionId&, const ConnectionId&) = default;
+};
+
+/// Identifies an incoming request (IncomingRequest) for accept() or reject().
+struct RequestId {
+    std::uint64_t value = 0;
+    friend auto operator<=>(const RequestId&, const RequestId&) = default;
 };
 
 /// The status of a crypto connection (the seed's four statuses plus the terminal one).
@@ -60,17 +73,17 @@ NETCRYPTO_EXPORT std::string_view to_string(CloseReason r);
 /// Tunables of an endpoint. Defaults follow the seed and c-toxcore where the wire needs it.
 struct EndpointConfig {
     /// How long cookies we issue stay valid (seed: 8 s).
-    Duration cookie_validity = 8s;
+    Duration cookie_validity = std::chrono::seconds{8};
     /// How often the cookie key is replaced (the previous key stays valid for one validity).
-    Duration cookie_rotation = 120s;
+    Duration cookie_rotation = std::chrono::seconds{120};
     /// Resend period of cookie requests and handshakes.
-    Duration resend_interval = 1s;
+    Duration resend_interval = std::chrono::seconds{1};
     /// Cookie requests or handshakes sent before the attempt times out.
     std::uint32_t max_handshake_sends = 8;
     /// An established connection that receives nothing valid for this long closes (kPeerSilent).
-    Duration silence_timeout = 32s;
+    Duration silence_timeout = std::chrono::seconds{32};
     /// Upper bound of the REQUEST (ack) interval while established.
-    Duration request_interval = 1s;
+    Duration request_interval = std::chrono::seconds{1};
     /// Bytes of unacknowledged lossless data a connection may hold (send_lossless would-block).
     std::size_t send_buffer_bytes = std::size_t{8} << 20U;
     /// Bytes of out-of-order or unread lossless data a connection may hold.
@@ -103,14 +116,14 @@ struct EndpointConfig {
     double key_agreements_per_second = 4096;
     double cookie_rate_burst_under_load = 2;
     double cookie_rate_per_second_under_load = 1;
-    Duration under_load_hold = 1s;
+    Duration under_load_hold = std::chrono::seconds{1};
 };
 
 /// An API error (misuse or a full resource); network input never produces these.
 enum class Error : std::uint8_t {
     kUnknownConnection,   ///< the id is not (or no longer) a connection of this endpoint
     kWrongStatus,         ///< the call needs another status (e.g. data before Established)
-    kWouldBlock,          ///< send buffer full: wait for Event::Kind::kWritable
+    kWouldBlock,          ///< send buffer full: wait for a Writable event
     kInvalidMessage,      ///< empty, too long (> 1373 bytes) or an id outside the allowed range
     kTooManyConnections,  ///< max_connections reached
     kAlreadyConnected,    ///< a connection to this long-term key exists
@@ -122,27 +135,203 @@ NETCRYPTO_EXPORT std::string_view to_string(Error e);
 template <class T>
 using Result = tl::expected<T, Error>;
 
-/// Something the application should know; polled with Endpoint::poll_event.
-struct Event {
-    enum class Kind : std::uint8_t {
-        kStatus,         ///< status changed from `from` to `to` (reason set on kClosed)
-        kIncoming,       ///< a peer with no connection sent a handshake: accept or reject
-        kDhtKeyChanged,  ///< the peer now uses `peer_dht_key`
-        kReadable,       ///< lossless or lossy messages are waiting (read_lossless/read_lossy)
-        kWritable,       ///< send_lossless may succeed again after kWouldBlock
-        kAcked,          ///< every lossless packet numbered below `acked_up_to` was received
-    };
-    Kind kind = Kind::kStatus;
+// --- events ---------------------------------------------------------------------------------
+// Endpoint::poll_event returns an Event: exactly one of the six structs below. Every event
+// about a connection carries `user_tag`: the value Endpoint::set_user_tag gave the connection,
+// as it was when the event was queued (0 until set; events queued before a set_user_tag call
+// keep the old value, so the events queued by connect()/accept() themselves carry 0).
+
+/// The connection's status changed from `from` to `to`. A new connection announces itself with
+/// from == to (kCookieRequesting after connect(), kNotConfirmed after accept() or an automatic
+/// accept). With to == kClosed, `reason` says why and the id is stale from then on; with
+/// another `to`, `reason` is kReplaced when the peer restarted with a new DHT key and the
+/// connection started over, kNone otherwise.
+struct StatusChanged {
     ConnectionId connection;
     Status from = Status::kCookieRequesting;
     Status to = Status::kCookieRequesting;
     CloseReason reason = CloseReason::kNone;
-    PublicKey peer_key;             ///< the peer's long-term key (all kinds)
-    PublicKey peer_dht_key;         ///< kIncoming, kDhtKeyChanged
-    Address address;                ///< kIncoming: where the handshake came from
-    std::uint64_t request = 0;      ///< kIncoming: pass to accept()/reject()
-    std::uint32_t acked_up_to = 0;  ///< kAcked
+    PublicKey peer_key;      ///< the peer's long-term key
+    PublicKey peer_dht_key;  ///< the peer's DHT key when the status changed
+    Address address;         ///< the peer's address when the status changed
+    std::uint64_t user_tag = 0;
+    friend bool operator==(const StatusChanged&, const StatusChanged&) = default;
 };
+
+/// A peer with no connection sent a valid handshake: answer with accept(request) or
+/// reject(request). Not reported for peers accepted automatically (accept_all, allowlist). An
+/// unanswered request expires after EndpointConfig::cookie_validity; when more than
+/// max_pending_incoming wait, the oldest is dropped and its event withdrawn if not yet polled.
+struct IncomingRequest {
+    RequestId request;
+    PublicKey peer_key;      ///< the peer's long-term key
+    PublicKey peer_dht_key;  ///< the DHT key named in its handshake
+    Address address;         ///< where the handshake came from
+    friend bool operator==(const IncomingRequest&, const IncomingRequest&) = default;
+};
+
+/// The peer now uses `peer_dht_key` (it restarted). What follows depends on where its new
+/// handshake came from: from the connection's own address (before Established), the same
+/// connection starts over (StatusChanged to kCookieRequesting, reason kReplaced); from another
+/// address, the connection closes (StatusChanged to kClosed, reason kReplaced) and a new
+/// connection with a new id and tag 0 takes over without an IncomingRequest.
+struct DhtKeyChanged {
+    ConnectionId connection;
+    PublicKey peer_key;
+    PublicKey peer_dht_key;  ///< the new DHT key
+    Address address;         ///< where the peer's handshake with the new key came from
+    std::uint64_t user_tag = 0;
+    friend bool operator==(const DhtKeyChanged&, const DhtKeyChanged&) = default;
+};
+
+/// Messages are waiting to be read with read_lossless and/or read_lossy.
+///
+/// Edge-triggered, one flag per connection shared by both kinds of message:
+///  * Fires when a lossy message arrives, or a lossless one arrives while the next in-order
+///    message is available (a gap delays it until filled), unless a Readable was already
+///    reported and not re-armed since.
+///  * Re-armed only when read_lossless or read_lossy returns 0 (either one re-arms the shared
+///    flag). Reading some messages, or none, re-arms nothing.
+/// So after a Readable, call read_lossless until it returns 0 and read_lossy until it returns
+/// 0. Messages still waiting when the flag is re-armed (e.g. lossy ones after read_lossless
+/// returned 0) produce no new event by themselves: the next Readable comes with the next
+/// arriving message. Stopping early (back-pressure) is fine: no further Readable arrives until
+/// you resume reading, and the unread lossless data holds back the peer's window.
+struct Readable {
+    ConnectionId connection;
+    PublicKey peer_key;
+    std::uint64_t user_tag = 0;
+    friend bool operator==(const Readable&, const Readable&) = default;
+};
+
+/// send_lossless may succeed again.
+///
+/// Fires only after send_lossless has failed with kWouldBlock, once, at the first
+/// acknowledgement (an ack or a REQUEST from the peer) after which send_capacity() > 0; it is
+/// then disarmed until the next kWouldBlock. The freed capacity may still be smaller than the
+/// message you retry: send_lossless then fails with kWouldBlock again, which arms the next
+/// Writable. send_lossy's kWouldBlock (a full datagram queue) does not arm it: drain
+/// poll_transmit and retry instead.
+struct Writable {
+    ConnectionId connection;
+    PublicKey peer_key;
+    std::uint64_t user_tag = 0;
+    friend bool operator==(const Writable&, const Writable&) = default;
+};
+
+/// The peer acknowledged lossless data: every packet numbered below `acked_up_to` (as returned
+/// by send_lossless) was received. Fires whenever that bound advances, whether or not the
+/// application waits for it.
+struct Acked {
+    ConnectionId connection;
+    PublicKey peer_key;
+    std::uint64_t user_tag = 0;
+    std::uint32_t acked_up_to = 0;
+    friend bool operator==(const Acked&, const Acked&) = default;
+};
+
+/// The six event structs, in the order of Event::Kind.
+using EventVariant =
+    std::variant<StatusChanged, IncomingRequest, DhtKeyChanged, Readable, Writable, Acked>;
+
+namespace detail {
+template <class T, class V>
+inline constexpr bool kIsAlternative = false;
+template <class T, class... Ts>
+inline constexpr bool kIsAlternative<T, std::variant<Ts...>> = (std::is_same_v<T, Ts> || ...);
+}  // namespace detail
+
+/// One of the event structs.
+template <class T>
+concept EventAlternative = detail::kIsAlternative<T, EventVariant>;
+
+/// Something the application should know; polled with Endpoint::poll_event. Holds exactly one
+/// of the event structs; read it with get_if<T>() (or visit), e.g.
+///     if (const auto* s = e.get_if<StatusChanged>()) use(s->to);
+class Event {
+  public:
+    using Variant = EventVariant;
+
+    /// Which struct an event holds (for switch statements and logs).
+    enum class Kind : std::uint8_t {
+        kStatus,         ///< StatusChanged
+        kIncoming,       ///< IncomingRequest
+        kDhtKeyChanged,  ///< DhtKeyChanged
+        kReadable,       ///< Readable
+        kWritable,       ///< Writable
+        kAcked,          ///< Acked
+    };
+
+    /// An event holding `alternative` (implicit, so `Event e = Readable{...};` works).
+    template <EventAlternative T>
+    Event(T alternative) : v_(std::move(alternative)) {}  // NOLINT(*-explicit-*)
+
+    [[nodiscard]] Kind kind() const { return static_cast<Kind>(v_.index()); }
+    /// True when the event holds a T.
+    template <EventAlternative T>
+    [[nodiscard]] bool is() const {
+        return std::holds_alternative<T>(v_);
+    }
+    /// The T the event holds, or nullptr.
+    template <EventAlternative T>
+    [[nodiscard]] const T* get_if() const {
+        return std::get_if<T>(&v_);
+    }
+    /// std::visit over the held struct.
+    template <class F>
+    decltype(auto) visit(F&& f) const {
+        return std::visit(std::forward<F>(f), v_);
+    }
+    [[nodiscard]] const Variant& variant() const { return v_; }
+
+    /// The peer's long-term key (every kind).
+    [[nodiscard]] const PublicKey& peer_key() const {
+        return std::visit([](const auto& e) -> const PublicKey& { return e.peer_key; }, v_);
+    }
+    /// The connection the event is about; nullopt for IncomingRequest (no connection yet).
+    [[nodiscard]] std::optional<ConnectionId> connection() const {
+        return std::visit(
+            [](const auto& e) -> std::optional<ConnectionId> {
+                if constexpr (std::is_same_v<std::decay_t<decltype(e)>, IncomingRequest>) {
+                    return std::nullopt;
+                } else {
+                    return e.connection;
+                }
+            },
+            v_);
+    }
+    /// The connection's user tag when the event was queued; nullopt for IncomingRequest.
+    [[nodiscard]] std::optional<std::uint64_t> user_tag() const {
+        return std::visit(
+            [](const auto& e) -> std::optional<std::uint64_t> {
+                if constexpr (std::is_same_v<std::decay_t<decltype(e)>, IncomingRequest>) {
+                    return std::nullopt;
+                } else {
+                    return e.user_tag;
+                }
+            },
+            v_);
+    }
+
+    friend bool operator==(const Event&, const Event&) = default;
+
+  private:
+    Variant v_;
+};
+
+namespace detail {
+template <Event::Kind K, class T>
+inline constexpr bool kEventKindIs =
+    std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(K), Event::Variant>, T>;
+}  // namespace detail
+static_assert(std::variant_size_v<Event::Variant> == 6 &&
+                  detail::kEventKindIs<Event::Kind::kStatus, StatusChanged> &&
+                  detail::kEventKindIs<Event::Kind::kIncoming, IncomingRequest> &&
+                  detail::kEventKindIs<Event::Kind::kDhtKeyChanged, DhtKeyChanged> &&
+                  detail::kEventKindIs<Event::Kind::kReadable, Readable> &&
+                  detail::kEventKindIs<Event::Kind::kWritable, Writable> &&
+                  detail::kEventKindIs<Event::Kind::kAcked, Acked>,
+              "Event::Kind follows the order of Event::Variant");
 
 /// A datagram to send, written into the caller's buffer by poll_transmit.
 struct Transmit {
@@ -204,15 +393,16 @@ class NETCRYPTO_EXPORT Endpoint {
                                  const PublicKey& peer_dht_key, const Address& address);
     /// Accepts an incoming request: the connection starts in NotConfirmed and our handshake
     /// goes out. Errors: kNoSuchRequest (expired or unknown), kTooManyConnections.
-    Result<ConnectionId> accept(Instant now, std::uint64_t request);
+    Result<ConnectionId> accept(Instant now, RequestId request);
     /// Rejects an incoming request. Errors: kNoSuchRequest.
-    Result<void> reject(std::uint64_t request);
+    Result<void> reject(RequestId request);
     /// Closes a connection; sends KILL when a session exists (NotConfirmed, Established).
     /// Errors: kUnknownConnection.
     Result<void> close(Instant now, ConnectionId id);
 
     /// Queues a lossless message (id 16..191 first, ≤ 1373 bytes) and returns its packet
-    /// number. Errors: kUnknownConnection, kWrongStatus, kInvalidMessage, kWouldBlock.
+    /// number. Errors: kUnknownConnection, kWrongStatus, kInvalidMessage, kWouldBlock (the
+    /// send buffer is full; this arms one Writable event, see Writable).
     Result<std::uint32_t> send_lossless(Instant now, ConnectionId id,
                                         std::span<const std::uint8_t> message);
     /// Sends a lossy message (id 192..254 first, ≤ 1373 bytes) right away, unreliably, outside
@@ -220,12 +410,22 @@ class NETCRYPTO_EXPORT Endpoint {
     /// kWouldBlock (the bounded datagram queue is nearly full: poll_transmit first).
     Result<void> send_lossy(Instant now, ConnectionId id, std::span<const std::uint8_t> message);
     /// Copies the next in-order lossless message into `out` (≥ 1373 bytes) and returns its
-    /// length, or 0 when none is waiting. Errors: kUnknownConnection.
+    /// length, or 0 when none is waiting; returning 0 re-arms the connection's Readable event
+    /// (see Readable). Errors: kUnknownConnection, kInvalidMessage (`out` too small).
     Result<std::size_t> read_lossless(Instant now, ConnectionId id, std::span<std::uint8_t> out);
-    /// Copies the oldest waiting lossy message into `out`; 0 when none.
+    /// Copies the oldest waiting lossy message into `out` (≥ 1373 bytes); 0 when none, which
+    /// re-arms the connection's Readable event like read_lossless.
     Result<std::size_t> read_lossy(ConnectionId id, std::span<std::uint8_t> out);
     /// Bytes send_lossless can accept now (0 when it would block).
     [[nodiscard]] Result<std::size_t> send_capacity(ConnectionId id) const;
+
+    /// Attaches an application value (an index, a pointer cast to an integer...) to a
+    /// connection; every event about it queued from now on carries it as `user_tag`. A new
+    /// connection starts with 0, including the one that replaces a connection closed with
+    /// kReplaced. Errors: kUnknownConnection.
+    Result<void> set_user_tag(ConnectionId id, std::uint64_t tag);
+    /// The connection's current user tag. Errors: kUnknownConnection.
+    [[nodiscard]] Result<std::uint64_t> user_tag(ConnectionId id) const;
 
     /// Snapshot of a connection. Errors: kUnknownConnection.
     [[nodiscard]] Result<ConnectionInfo> info(ConnectionId id) const;
@@ -240,9 +440,8 @@ class NETCRYPTO_EXPORT Endpoint {
     /// by handle_timeout.
     [[nodiscard]] bool under_load() const;
 
-    class Impl;
-
   private:
+    class NETCRYPTO_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 

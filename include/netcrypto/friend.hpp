@@ -92,7 +92,7 @@ class NETCRYPTO_EXPORT FriendLayer {
                                        bool action = false);
     /// Sends as much of `bytes` as fits now as stream packets; returns bytes consumed. It
     /// stops early when the send buffer is full or the queue already holds stream_queue_delay
-    /// worth of packets: retry after Event::Kind::kWritable or Event::Kind::kAcked.
+    /// worth of packets: retry after a Writable or Acked event.
     Result<std::size_t> send_stream(Instant now, ConnectionId id,
                                     std::span<const std::uint8_t> bytes);
     /// Announces OFFLINE: we are about to leave. It is lossless, so unlike the KILL that

@@ -78,9 +78,8 @@ class NETCRYPTO_EXPORT Loop {
 
     [[nodiscard]] SocketStats stats(const Endpoint& endpoint) const;
 
-    class Impl;
-
   private:
+    class NETCRYPTO_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 

@@ -84,7 +84,7 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
     auto local = node->loop.attach(
         *node->endpoint, *bind,
         [raw](const Event& e) {
-            if (e.kind == Event::Kind::kStatus) raw->reporter.status(e);
+            if (const auto* s = e.get_if<StatusChanged>()) raw->reporter.status(*s);
             if (raw->on_event) raw->on_event(e);
             raw->friends->on_event(runtime::monotonic_now(), e);
         },
@@ -146,12 +146,13 @@ Outcome<void> run_listen(const ListenOptions& o) {
     Node& n = **node;
     rep = &n.reporter;
     n.on_event = [&](const Event& e) {
-        if (e.kind == Event::Kind::kIncoming) {
+        if (const auto* in = e.get_if<IncomingRequest>()) {
             // Only peers outside the allowlist surface here: refuse them.
-            (void)n.endpoint->reject(e.request);
-            n.reporter.note("rejected", e.peer_key.to_hex());
+            (void)n.endpoint->reject(in->request);
+            n.reporter.note("rejected", in->peer_key.to_hex());
         }
-        if (e.kind == Event::Kind::kStatus && e.to == Status::kClosed && o.once) finished = true;
+        const auto* s = e.get_if<StatusChanged>();
+        if (s != nullptr && s->to == Status::kClosed && o.once) finished = true;
     };
     while (!finished && !n.loop.stopped() && stdout_ok) n.step(std::chrono::seconds{1});
     const Instant now = runtime::monotonic_now();
@@ -277,9 +278,10 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
     };
 
     n.on_event = [&](const Event& e) {
-        if (e.connection != *id) return;
+        if (e.connection() != *id) return;
         const Instant now = runtime::monotonic_now();
-        if (e.kind == Event::Kind::kStatus && e.to == Status::kEstablished && !established) {
+        const auto* s = e.get_if<StatusChanged>();
+        if (s != nullptr && s->to == Status::kEstablished && !established) {
             established = true;
             n.reporter.note(
                 "handshake_ms",
@@ -288,20 +290,20 @@ Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
             start_stdin();
         }
         // send_stream stops at a full buffer (kWritable) or a full queue budget (kAcked).
-        if ((e.kind == Event::Kind::kWritable || e.kind == Event::Kind::kAcked) && blocked) {
+        if ((e.is<Writable>() || e.is<Acked>()) && blocked) {
             blocked = false;
             send_pending(now);
         }
-        if (e.kind == Event::Kind::kStatus && e.to == Status::kClosed && !closed_by_us) {
-            if (offline_sent && e.reason == CloseReason::kKilledByPeer) {
+        if (s != nullptr && s->to == Status::kClosed && !closed_by_us) {
+            if (offline_sent && s->reason == CloseReason::kKilledByPeer) {
                 peer_left = true;  // all our data was acknowledged before OFFLINE went out
                 return;
             }
             failure = Failure{fmt::format("connection to {} closed: {} while {}", o.to,
-                                          to_string(e.reason), to_string(e.from))};
-            if (e.reason == CloseReason::kTimedOut) {
-                failure->message =
-                    fmt::format("peer {} did not answer: timed out in {}", o.to, to_string(e.from));
+                                          to_string(s->reason), to_string(s->from))};
+            if (s->reason == CloseReason::kTimedOut) {
+                failure->message = fmt::format("peer {} did not answer: timed out in {}", o.to,
+                                               to_string(s->from));
             }
         }
     };

@@ -72,7 +72,7 @@ void Reporter::ready(const PublicKey& pk, const PublicKey& dht, const Address& a
     }
 }
 
-void Reporter::status(const Event& e, std::string_view label) const {
+void Reporter::status(const StatusChanged& e, std::string_view label) const {
     if (json_) {
         nlohmann::json j{{"event", "status"},
                          {"peer", e.peer_key.to_hex()},

@@ -45,7 +45,7 @@ class Reporter {
 
     void ready(const PublicKey& pk, const PublicKey& dht, const Address& address) const;
     /// A status event; `label` distinguishes the two sides of the demo ("" elsewhere).
-    void status(const Event& e, std::string_view label = "") const;
+    void status(const StatusChanged& e, std::string_view label = "") const;
     /// Any other notice: {"event":name, "detail": text}.
     void note(std::string_view name, std::string_view detail) const;
 

@@ -113,17 +113,16 @@ Outcome<void> run_demo(const DemoOptions& o) {
     std::function<void()> writable_hook;
     auto watch = [&](const char* side, friends::FriendLayer& fl, bool& up) {
         return [&, side](const Event& e) {
-            if (e.kind == Event::Kind::kStatus) {
-                reporter.status(e, side);
-                if (e.to == Status::kEstablished) up = true;
-                if (e.to == Status::kClosed && !closing) {
+            if (const auto* s = e.get_if<StatusChanged>()) {
+                reporter.status(*s, side);
+                if (s->to == Status::kEstablished) up = true;
+                if (s->to == Status::kClosed && !closing) {
                     failure = Failure{fmt::format("side {} closed: {} while {}", side,
-                                                  to_string(e.reason), to_string(e.from))};
+                                                  to_string(s->reason), to_string(s->from))};
                 }
             }
             // The friend layer paces the stream by acknowledgements: retry on either event.
-            if ((e.kind == Event::Kind::kWritable || e.kind == Event::Kind::kAcked) &&
-                writable_hook) {
+            if ((e.is<Writable>() || e.is<Acked>()) && writable_hook) {
                 writable_hook();
             }
             fl.on_event(runtime::monotonic_now(), e);

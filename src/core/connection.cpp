@@ -92,16 +92,8 @@ void Connection::transition(Services& s, State next, CloseReason reason) {
 }
 
 void Connection::announce(Services& s, Status from, CloseReason reason) const {
-    Event e;
-    e.kind = Event::Kind::kStatus;
-    e.connection = id_;
-    e.from = from;
-    e.to = status();
-    e.reason = reason;
-    e.peer_key = peer_.long_term_pk;
-    e.peer_dht_key = peer_.dht_pk;
-    e.address = address();
-    event(s, e);
+    event(s, StatusChanged{id_, from, status(), reason, peer_.long_term_pk, peer_.dht_pk, address(),
+                           user_tag_});
 }
 
 void Connection::event(Services& s, const Event& e) const { s.out.event(e); }
@@ -227,13 +219,7 @@ void Connection::restart_with_dht_key(Services& s, Instant now, const PublicKey&
         s.drop(DropReason::kInvalidKey);  // nothing is reported unless the new key is usable
         return;
     }
-    Event e;
-    e.kind = Event::Kind::kDhtKeyChanged;
-    e.connection = id_;
-    e.peer_key = peer_.long_term_pk;
-    e.peer_dht_key = new_dht_key;
-    e.address = address();
-    event(s, e);
+    event(s, DhtKeyChanged{id_, peer_.long_term_pk, new_dht_key, address(), user_tag_});
     peer_.dht_pk = new_dht_key;
     // Not established (decide_handshake restarts only before that), so no KILL.
     transition(s, make_cookie_requesting(s, OurHalf::generate(s.rng), dht_shared),

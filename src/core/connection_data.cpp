@@ -39,12 +39,17 @@ bool valid_message(std::span<const std::uint8_t> message, wire::IdClass kind) {
 }  // namespace
 
 void Connection::notify(Services& s, Event::Kind kind, std::uint32_t acked_up_to) const {
-    Event e;
-    e.kind = kind;
-    e.connection = id_;
-    e.peer_key = peer_.long_term_pk;
-    e.acked_up_to = acked_up_to;
-    event(s, e);
+    switch (kind) {
+        case Event::Kind::kReadable:
+            event(s, Readable{id_, peer_.long_term_pk, user_tag_});
+            break;
+        case Event::Kind::kWritable:
+            event(s, Writable{id_, peer_.long_term_pk, user_tag_});
+            break;
+        default:
+            event(s, Acked{id_, peer_.long_term_pk, user_tag_, acked_up_to});
+            break;
+    }
 }
 
 // --- timers ------------------------------------------------------------------------------------

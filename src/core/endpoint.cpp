@@ -195,7 +195,8 @@ void Endpoint::Impl::withdraw_incoming(std::uint64_t request) {
     // Its kIncoming event, if the application has not polled it yet, would only lead to
     // kNoSuchRequest: withdraw it, so unpolled events stay bounded by max_pending_incoming.
     auto it = std::find_if(events_.begin(), events_.end(), [request](const Event& e) {
-        return e.kind == Event::Kind::kIncoming && e.request == request;
+        const auto* incoming = e.get_if<IncomingRequest>();
+        return incoming != nullptr && incoming->request.value == request;
     });
     if (it != events_.end()) events_.erase(it);
 }
@@ -304,10 +305,10 @@ Result<ConnectionId> Endpoint::connect(Instant now, const PublicKey& peer_key,
                                        const PublicKey& peer_dht_key, const Address& address) {
     return impl_->connect(now, peer_key, peer_dht_key, address);
 }
-Result<ConnectionId> Endpoint::accept(Instant now, std::uint64_t request) {
-    return impl_->accept(now, request);
+Result<ConnectionId> Endpoint::accept(Instant now, RequestId request) {
+    return impl_->accept(now, request.value);
 }
-Result<void> Endpoint::reject(std::uint64_t request) { return impl_->reject(request); }
+Result<void> Endpoint::reject(RequestId request) { return impl_->reject(request.value); }
 Result<void> Endpoint::close(Instant now, ConnectionId id) { return impl_->close(now, id); }
 
 }  // namespace netcrypto

@@ -49,6 +49,19 @@ Result<std::size_t> Endpoint::send_capacity(ConnectionId id) const {
     return conn->send_capacity();
 }
 
+Result<void> Endpoint::set_user_tag(ConnectionId id, std::uint64_t tag) {
+    core::Connection* conn = impl_->get(id);
+    if (conn == nullptr) return tl::unexpected(Error::kUnknownConnection);
+    conn->set_user_tag(tag);
+    return {};
+}
+
+Result<std::uint64_t> Endpoint::user_tag(ConnectionId id) const {
+    const core::Connection* conn = impl_->get(id);
+    if (conn == nullptr) return tl::unexpected(Error::kUnknownConnection);
+    return conn->user_tag();
+}
+
 Result<ConnectionInfo> Endpoint::info(ConnectionId id) const {
     const core::Connection* conn = impl_->get(id);
     if (conn == nullptr) return tl::unexpected(Error::kUnknownConnection);

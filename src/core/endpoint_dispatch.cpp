@@ -201,13 +201,8 @@ void Endpoint::Impl::replace(Instant now, std::uint32_t index, const handshake::
     auto s = services();
     core::Connection& conn = *slots_[index].conn;
     const crypto::SharedKey long_term_shared = conn.long_term_shared();
-    Event e;
-    e.kind = Event::Kind::kDhtKeyChanged;
-    e.connection = make_id(index, slots_[index].generation);
-    e.peer_key = hs.peer_real_pk;
-    e.peer_dht_key = hs.peer_dht_pk;
-    e.address = from;
-    event(e);
+    event(DhtKeyChanged{make_id(index, slots_[index].generation), hs.peer_real_pk, hs.peer_dht_pk,
+                        from, conn.user_tag()});
     conn.close(s, now, CloseReason::kReplaced);
     after(index);  // removes the old connection and its bindings
     if (!create_incoming(now, hs, from, long_term_shared)) s.drop(DropReason::kNotAccepted);
@@ -231,13 +226,7 @@ void Endpoint::Impl::offer_incoming(Instant now, const handshake::HandshakeInfo&
         s.drop(request.error());
         return;
     }
-    Event e;
-    e.kind = Event::Kind::kIncoming;
-    e.peer_key = hs.peer_real_pk;
-    e.peer_dht_key = hs.peer_dht_pk;
-    e.address = from;
-    e.request = *request;
-    event(e);
+    event(IncomingRequest{RequestId{*request}, hs.peer_real_pk, hs.peer_dht_pk, from});
 }
 
 }  // namespace netcrypto

@@ -52,46 +52,39 @@ std::uint32_t FriendLayer::stream_budget(ConnectionId id) const {
 }
 
 void FriendLayer::on_event(Instant now, const Event& e) {
-    switch (e.kind) {
-        case Event::Kind::kStatus:
-            if (e.to == Status::kEstablished) {
-                // ONLINE first: c-toxcore discards other Messenger packets until it has it.
-                State st;
-                st.last_alive_sent = now;
-                st.last_alive_received = now;
-                friends_[e.connection.value] = st;
-                send_control(now, e.connection, kOnline);
-                send_control(now, e.connection, kAlive);
-            } else if (e.to == Status::kClosed || e.from == Status::kEstablished) {
-                friends_.erase(e.connection.value);
-            }
-            break;
-        case Event::Kind::kAcked:
-        case Event::Kind::kWritable:
-            if (auto it = friends_.find(e.connection.value); it != friends_.end()) {
-                if (e.kind == Event::Kind::kAcked) record_ack(now, it->second, e.acked_up_to);
-                if (it->second.alive_retry) try_alive(now, e.connection, it->second);
-            }
-            break;
-        case Event::Kind::kReadable: {
-            std::array<std::uint8_t, kMaxMessageSize> buf{};
-            for (int i = 0; i < 1'000'000; ++i) {
-                auto n = endpoint_.read_lossless(now, e.connection, buf);
-                if (!n || *n == 0) break;
-                handle_message(now, e.connection, std::span<const std::uint8_t>(buf).first(*n));
-            }
-            // Lossy packets go to the application if it wants them; otherwise they are
-            // discarded so the queue stays short.
-            for (int i = 0; i < 1'000'000; ++i) {
-                auto n = endpoint_.read_lossy(e.connection, buf);
-                if (!n || *n == 0) break;
-                if (cb_.on_lossy)
-                    cb_.on_lossy(e.connection, std::span<const std::uint8_t>(buf).first(*n));
-            }
-            break;
+    if (const auto* s = e.get_if<StatusChanged>()) {
+        if (s->to == Status::kEstablished) {
+            // ONLINE first: c-toxcore discards other Messenger packets until it has it.
+            State st;
+            st.last_alive_sent = now;
+            st.last_alive_received = now;
+            friends_[s->connection.value] = st;
+            send_control(now, s->connection, kOnline);
+            send_control(now, s->connection, kAlive);
+        } else if (s->to == Status::kClosed || s->from == Status::kEstablished) {
+            friends_.erase(s->connection.value);
         }
-        default:
-            break;
+    } else if (e.is<Acked>() || e.is<Writable>()) {
+        const ConnectionId id = *e.connection();
+        if (auto it = friends_.find(id.value); it != friends_.end()) {
+            if (const auto* a = e.get_if<Acked>()) record_ack(now, it->second, a->acked_up_to);
+            if (it->second.alive_retry) try_alive(now, id, it->second);
+        }
+    } else if (const auto* r = e.get_if<Readable>()) {
+        std::array<std::uint8_t, kMaxMessageSize> buf{};
+        for (int i = 0; i < 1'000'000; ++i) {
+            auto n = endpoint_.read_lossless(now, r->connection, buf);
+            if (!n || *n == 0) break;
+            handle_message(now, r->connection, std::span<const std::uint8_t>(buf).first(*n));
+        }
+        // Lossy packets go to the application if it wants them; otherwise they are
+        // discarded so the queue stays short.
+        for (int i = 0; i < 1'000'000; ++i) {
+            auto n = endpoint_.read_lossy(r->connection, buf);
+            if (!n || *n == 0) break;
+            if (cb_.on_lossy)
+                cb_.on_lossy(r->connection, std::span<const std::uint8_t>(buf).first(*n));
+        }
     }
 }
 

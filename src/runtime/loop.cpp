@@ -16,53 +16,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include <netcrypto/posix.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/runtime.hpp>
 
 namespace netcrypto::runtime {
 
-Instant monotonic_now() {
-    return Instant{
-        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())};
-}
+Instant monotonic_now() { return posix::steady_now(); }
 
 namespace {
 
 constexpr std::size_t kBatch = 64;
-
-sockaddr_storage to_sockaddr(const Address& a, socklen_t& len) {
-    sockaddr_storage ss{};
-    if (a.family == Address::Family::kIPv4) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(a.port);
-        std::memcpy(&sin->sin_addr, a.ip.data(), 4);
-        len = sizeof(sockaddr_in);
-    } else {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(a.port);
-        std::memcpy(&sin6->sin6_addr, a.ip.data(), 16);
-        len = sizeof(sockaddr_in6);
-    }
-    return ss;
-}
-
-Address from_sockaddr(const sockaddr_storage& ss) {
-    Address a;
-    if (ss.ss_family == AF_INET) {
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-        a.family = Address::Family::kIPv4;
-        std::memcpy(a.ip.data(), &sin->sin_addr, 4);
-        a.port = ntohs(sin->sin_port);
-    } else {
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-        a.family = Address::Family::kIPv6;
-        std::memcpy(a.ip.data(), &sin6->sin6_addr, 16);
-        a.port = ntohs(sin6->sin6_port);
-    }
-    return a;
-}
 
 std::string errno_text(const char* what) {
     std::string s(what);
@@ -78,6 +42,7 @@ class Loop::Impl {
     struct Bound {
         Endpoint* endpoint = nullptr;
         int fd = -1;
+        int family = AF_INET;  ///< of the socket: to_sockaddr maps IPv4 peers for AF_INET6
         Address local;
         std::function<void(const Event&)> on_event;
         BindOptions options;
@@ -131,9 +96,10 @@ class Loop::Impl {
                 ++b.stats.datagrams_in;
                 if (injected_drop(b)) continue;
                 const std::size_t len = msgs[idx].msg_len;
+                const auto from = posix::from_sockaddr(addrs[idx], msgs[idx].msg_hdr.msg_namelen);
+                if (!from) continue;
                 b.endpoint->handle_datagram(
-                    now, from_sockaddr(addrs[idx]),
-                    std::span<const std::uint8_t>(recv_bufs[idx].data(), len));
+                    now, *from, std::span<const std::uint8_t>(recv_bufs[idx].data(), len));
             }
             dispatch_events(b);
             if (static_cast<std::size_t>(n) < kBatch) return;
@@ -153,8 +119,8 @@ class Loop::Impl {
         // First the backlog left by an earlier EAGAIN.
         while (!b.backlog.empty()) {
             auto& [to, bytes] = b.backlog.front();
-            socklen_t len = 0;
-            auto ss = to_sockaddr(to, len);
+            sockaddr_storage ss{};
+            const socklen_t len = posix::to_sockaddr(to, ss, b.family);
             const ssize_t r = ::sendto(b.fd, bytes.data(), bytes.size(), MSG_DONTWAIT,
                                        reinterpret_cast<sockaddr*>(&ss), len);
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
@@ -173,8 +139,7 @@ class Loop::Impl {
                 auto t = b.endpoint->poll_transmit(now, send_bufs[count]);
                 if (!t) break;
                 if (injected_drop(b)) continue;
-                socklen_t len = 0;
-                addrs[count] = to_sockaddr(t->destination, len);
+                const socklen_t len = posix::to_sockaddr(t->destination, addrs[count], b.family);
                 dests[count] = t->destination;
                 iov[count] = {send_bufs[count].data(), t->size};
                 msgs[count].msg_hdr = {};
@@ -286,8 +251,8 @@ tl::expected<Address, std::string> Loop::attach(Endpoint& endpoint, const Addres
     const int buf = options.socket_buffer_bytes;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-    socklen_t len = 0;
-    auto ss = to_sockaddr(address, len);
+    sockaddr_storage ss{};
+    const socklen_t len = posix::to_sockaddr(address, ss, family);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         std::string msg = "cannot bind " + address.to_string() + ": " + std::strerror(errno);
         ::close(fd);
@@ -307,7 +272,8 @@ tl::expected<Address, std::string> Loop::attach(Endpoint& endpoint, const Addres
     auto b = std::make_unique<Impl::Bound>();
     b->endpoint = &endpoint;
     b->fd = fd;
-    b->local = from_sockaddr(local);
+    b->family = family;
+    b->local = posix::from_sockaddr(local, local_len).value_or(address);
     b->on_event = std::move(on_event);
     b->options = options;
     const Address bound_address = b->local;

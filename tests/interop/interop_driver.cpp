@@ -269,7 +269,12 @@ struct HarnessInfo {
 
 struct StatusRecord {
     Instant at;
-    Event event;
+    StatusChanged event;
+};
+
+struct IncomingRecord {
+    Instant at;
+    IncomingRequest event;
 };
 
 struct Message {
@@ -323,7 +328,7 @@ class Peer {
     [[nodiscard]] const std::vector<StatusRecord>& statuses() const { return statuses_; }
     [[nodiscard]] const std::vector<Message>& messages() const { return messages_; }
     [[nodiscard]] const std::vector<std::vector<std::uint8_t>>& lossy() const { return lossy_; }
-    [[nodiscard]] const std::vector<StatusRecord>& incoming() const { return incoming_; }
+    [[nodiscard]] const std::vector<IncomingRecord>& incoming() const { return incoming_; }
     [[nodiscard]] const std::vector<std::pair<Instant, ConnectionId>>& gone() const {
         return gone_;
     }
@@ -384,38 +389,30 @@ class Peer {
   private:
     void on_event(const Event& e) {
         const Instant now = runtime::monotonic_now();
-        switch (e.kind) {
-            case Event::Kind::kStatus: {
-                statuses_.push_back({now, e});
-                std::string line = cat("[", label_, "] #", e.connection.value, " ",
-                                       to_string(e.from), " → ", to_string(e.to));
-                if (e.reason != CloseReason::kNone) line += cat(" (", to_string(e.reason), ")");
-                log(line, " peer ", e.address.to_string());
-                break;
+        if (const auto* s = e.get_if<StatusChanged>()) {
+            statuses_.push_back({now, *s});
+            std::string line = cat("[", label_, "] #", s->connection.value, " ", to_string(s->from),
+                                   " → ", to_string(s->to));
+            if (s->reason != CloseReason::kNone) line += cat(" (", to_string(s->reason), ")");
+            log(line, " peer ", s->address.to_string());
+        } else if (const auto* in = e.get_if<IncomingRequest>()) {
+            incoming_.push_back({now, *in});
+            const bool ok = accept_from_.contains(in->peer_key);
+            log("[", label_, "] incoming request ", in->request.value, " from ",
+                in->address.to_string(), " key ", in->peer_key.to_hex().substr(0, 16), "… DHT ",
+                in->peer_dht_key.to_hex().substr(0, 16), "… → ", ok ? "accept" : "reject");
+            if (ok) {
+                auto r = endpoint_->accept(now, in->request);
+                if (!r) log("[", label_, "] accept failed: ", to_string(r.error()));
+            } else {
+                (void)endpoint_->reject(in->request);
             }
-            case Event::Kind::kIncoming: {
-                incoming_.push_back({now, e});
-                const bool ok = accept_from_.contains(e.peer_key);
-                log("[", label_, "] incoming request ", e.request, " from ", e.address.to_string(),
-                    " key ", e.peer_key.to_hex().substr(0, 16), "… DHT ",
-                    e.peer_dht_key.to_hex().substr(0, 16), "… → ", ok ? "accept" : "reject");
-                if (ok) {
-                    auto r = endpoint_->accept(now, e.request);
-                    if (!r) log("[", label_, "] accept failed: ", to_string(r.error()));
-                } else {
-                    (void)endpoint_->reject(e.request);
-                }
-                break;
-            }
-            case Event::Kind::kDhtKeyChanged:
-                log("[", label_, "] #", e.connection.value, " peer DHT key changed to ",
-                    e.peer_dht_key.to_hex().substr(0, 16), "…");
-                break;
-            default:
-                break;
+        } else if (const auto* d = e.get_if<DhtKeyChanged>()) {
+            log("[", label_, "] #", d->connection.value, " peer DHT key changed to ",
+                d->peer_dht_key.to_hex().substr(0, 16), "…");
         }
         friends_->on_event(now, e);
-        if (e.kind == Event::Kind::kWritable || e.kind == Event::Kind::kAcked) pump_stream(now);
+        if (e.is<Writable>() || e.is<Acked>()) pump_stream(now);
     }
 
     void pump_stream(Instant now) {
@@ -438,7 +435,7 @@ class Peer {
     Address local_;
     std::set<PublicKey> accept_from_;
     std::vector<StatusRecord> statuses_;
-    std::vector<StatusRecord> incoming_;
+    std::vector<IncomingRecord> incoming_;
     std::vector<std::pair<Instant, ConnectionId>> gone_;
     std::vector<Message> messages_;
     std::vector<std::vector<std::uint8_t>> lossy_;
@@ -971,7 +968,7 @@ void scenario_ctox_initiates(const Options& o) {
         },
         20s, "c-toxcore's new connection to reach Established on our side");
     require(!p.incoming().empty(), "the new connection surfaced as kIncoming");
-    const StatusRecord& inc = p.incoming().front();
+    const IncomingRecord& inc = p.incoming().front();
     require(inc.event.peer_key == hi.public_key && inc.event.peer_dht_key == hi.dht_key,
             "incoming request carries c-toxcore's long-term and DHT keys");
     require(inc.event.address == hi.address(), "incoming request came from c-toxcore's port");

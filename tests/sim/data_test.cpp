@@ -168,9 +168,9 @@ void wire_node(Simulator& sim, EndpointNode& node, std::vector<Flow*> outgoing,
                std::vector<Flow*> incoming) {
     node.record_events = false;
     node.on_event = [outgoing](Instant now, const Event& e) {
-        if (e.kind != Event::Kind::kWritable && e.kind != Event::Kind::kAcked) return;
+        if (!e.is<Writable>() && !e.is<Acked>()) return;
         for (Flow* f : outgoing) {
-            if (f->id() == e.connection) f->pump(now);
+            if (f->id() == e.connection()) f->pump(now);
         }
     };
     node.on_lossless = [&sim, incoming](ConnectionId id, std::span<const std::uint8_t> m) {
@@ -459,9 +459,10 @@ struct FakeSession {
             }
             bool any = false;
             while (auto e = server.poll_event()) {
-                if (e->kind != Event::Kind::kReadable) continue;
+                const auto* r = e->get_if<Readable>();
+                if (r == nullptr) continue;
                 std::array<std::uint8_t, kMaxMessageSize> msg{};
-                while (auto n = server.read_lossless(now, e->connection, msg)) {
+                while (auto n = server.read_lossless(now, r->connection, msg)) {
                     if (*n == 0) break;
                     delivered.emplace_back(msg.begin(),
                                            msg.begin() + static_cast<std::ptrdiff_t>(*n));

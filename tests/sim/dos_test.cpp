@@ -455,14 +455,14 @@ TEST(PendingIncoming, UnpolledRequestsStayBoundedAndOnlyLiveOnesSurface) {
         server.handle_datagram(t0, from, hs);
         keys.push_back(peer.key());
     }
-    std::vector<Event> incoming;
+    std::vector<IncomingRequest> incoming;
     while (auto e = server.poll_event()) {
-        if (e->kind == Event::Kind::kIncoming) incoming.push_back(*e);
+        if (const auto* in = e->get_if<IncomingRequest>()) incoming.push_back(*in);
     }
     ASSERT_EQ(incoming.size(), 2U) << "evicted requests must not leave stale kIncoming events";
     EXPECT_EQ(incoming[0].peer_key, keys[3]);
     EXPECT_EQ(incoming[1].peer_key, keys[4]);
-    for (const Event& e : incoming) {
+    for (const IncomingRequest& e : incoming) {
         EXPECT_TRUE(server.accept(t0, e.request).has_value()) << "a surfaced request is live";
     }
     EXPECT_EQ(server.connections().size(), 2U);
@@ -479,7 +479,7 @@ TEST(PendingIncoming, ExpiredRequestsWithdrawTheirEvent) {
     server.handle_datagram(t0, from, hs);
     server.handle_timeout(t0 + EndpointConfig{}.cookie_validity);
     while (auto e = server.poll_event()) {
-        EXPECT_NE(e->kind, Event::Kind::kIncoming) << "the request expired before it was polled";
+        EXPECT_NE(e->kind(), Event::Kind::kIncoming) << "the request expired before it was polled";
     }
 }
 

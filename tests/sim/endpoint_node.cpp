@@ -10,7 +10,7 @@ namespace {
 KeyPair keys_from(SeededRng& rng) { return KeyPair::generate(rng); }
 }  // namespace
 
-std::string transition_name(const Event& e) {
+std::string transition_name(const StatusChanged& e) {
     std::string s(to_string(e.from));
     s += "->";
     s += to_string(e.to);
@@ -99,15 +99,17 @@ void EndpointNode::pump_events(Instant now) {
             events.push_back(*e);
             event_times.push_back(now);
         }
-        if (e->kind == Event::Kind::kStatus) transitions.push_back(transition_name(*e));
-        if (e->kind == Event::Kind::kIncoming) {
+        if (const auto* s = e->get_if<StatusChanged>()) transitions.push_back(transition_name(*s));
+        if (const auto* in = e->get_if<IncomingRequest>()) {
             if (accept_incoming) {
-                (void)metered([&] { return endpoint_.accept(now, e->request); });
+                (void)metered([&] { return endpoint_.accept(now, in->request); });
             } else if (reject_incoming) {
-                (void)metered([&] { return endpoint_.reject(e->request); });
+                (void)metered([&] { return endpoint_.reject(in->request); });
             }
         }
-        if (e->kind == Event::Kind::kReadable && read_enabled) drain(now, e->connection);
+        if (const auto* r = e->get_if<Readable>(); r != nullptr && read_enabled) {
+            drain(now, r->connection);
+        }
         if (on_event) on_event(now, *e);
     }
 }

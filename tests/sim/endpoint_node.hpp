@@ -83,6 +83,6 @@ class EndpointNode final : public Node {
 };
 
 /// "From->To" for a status event.
-std::string transition_name(const Event& e);
+std::string transition_name(const StatusChanged& e);
 
 }  // namespace netcrypto::sim

@@ -60,7 +60,7 @@ TEST_P(DataSmoke, OneMiBArrivesInOrder) {
         p.sim.wake(p.ida);
     };
     p.a.on_event = [&](Instant, const Event& e) {
-        if (e.kind == Event::Kind::kWritable) pump();
+        if (e.is<Writable>()) pump();
     };
     const Instant start = p.sim.now();
     pump();

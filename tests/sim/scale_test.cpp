@@ -152,7 +152,8 @@ bool open_one(Endpoint& server, std::size_t i, Instant now, std::array<std::uint
     }
     bool established = false;
     while (auto e = server.poll_event()) {
-        if (e->kind == Event::Kind::kStatus && e->to == Status::kEstablished) established = true;
+        const auto* s = e->get_if<StatusChanged>();
+        if (s != nullptr && s->to == Status::kEstablished) established = true;
     }
     return established;
 }

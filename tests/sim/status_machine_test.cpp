@@ -24,12 +24,13 @@ using NetDrop = ::netcrypto::DropReason;
 /// "From->To" of every status event, with ":reason" when it has one.
 Transitions status_events(const EndpointNode& node) {
     Transitions out;
-    for (const Event& e : node.events) {
-        if (e.kind != Event::Kind::kStatus) continue;
-        std::string s = transition_name(e);
-        if (e.reason != CloseReason::kNone) {
+    for (const Event& event : node.events) {
+        const auto* e = event.get_if<StatusChanged>();
+        if (e == nullptr) continue;
+        std::string s = transition_name(*e);
+        if (e->reason != CloseReason::kNone) {
             s += ':';
-            s += to_string(e.reason);
+            s += to_string(e->reason);
         }
         out.push_back(s);
     }
@@ -37,8 +38,9 @@ Transitions status_events(const EndpointNode& node) {
 }
 
 std::size_t count_events(const EndpointNode& node, Event::Kind kind) {
-    return static_cast<std::size_t>(std::count_if(
-        node.events.begin(), node.events.end(), [kind](const Event& e) { return e.kind == kind; }));
+    return static_cast<std::size_t>(
+        std::count_if(node.events.begin(), node.events.end(),
+                      [kind](const Event& e) { return e.kind() == kind; }));
 }
 
 /// Times at which `from` sent packets of type `type` (trace send entries).
@@ -53,8 +55,8 @@ std::vector<Instant> send_times(const Simulator& sim, const Address& from, std::
 /// The instant of the first status event of `node` into `to`, if any.
 std::optional<Instant> time_of_status(const EndpointNode& node, Status to) {
     for (std::size_t i = 0; i < node.events.size(); ++i) {
-        const Event& e = node.events[i];
-        if (e.kind == Event::Kind::kStatus && e.to == to) return node.event_times[i];
+        const auto* e = node.events[i].get_if<StatusChanged>();
+        if (e != nullptr && e->to == to) return node.event_times[i];
     }
     return std::nullopt;
 }
@@ -65,21 +67,22 @@ std::optional<Instant> time_of_status(const EndpointNode& node, Status to) {
 void expect_chained(const EndpointNode& node) {
     std::map<std::uint64_t, Status> current;  // connection → status entered last
     std::set<std::uint64_t> closed;
-    for (const Event& e : node.events) {
-        if (e.kind != Event::Kind::kStatus) continue;
-        const std::uint64_t id = e.connection.value;
-        ASSERT_FALSE(closed.contains(id)) << "an event after Closed: " << transition_name(e);
+    for (const Event& event : node.events) {
+        const auto* e = event.get_if<StatusChanged>();
+        if (e == nullptr) continue;
+        const std::uint64_t id = e->connection.value;
+        ASSERT_FALSE(closed.contains(id)) << "an event after Closed: " << transition_name(*e);
         auto it = current.find(id);
         if (it == current.end()) {
-            EXPECT_EQ(e.from, e.to) << "first event of a connection: " << transition_name(e);
-            EXPECT_TRUE(e.to == Status::kCookieRequesting || e.to == Status::kNotConfirmed)
-                << transition_name(e);
+            EXPECT_EQ(e->from, e->to) << "first event of a connection: " << transition_name(*e);
+            EXPECT_TRUE(e->to == Status::kCookieRequesting || e->to == Status::kNotConfirmed)
+                << transition_name(*e);
         } else {
-            EXPECT_EQ(e.from, it->second)
-                << "from is not the status entered last: " << transition_name(e);
+            EXPECT_EQ(e->from, it->second)
+                << "from is not the status entered last: " << transition_name(*e);
         }
-        current[id] = e.to;
-        if (e.to == Status::kClosed) closed.insert(id);
+        current[id] = e->to;
+        if (e->to == Status::kClosed) closed.insert(id);
     }
 }
 
@@ -136,9 +139,10 @@ TEST(StatusMachine, IncomingAcceptedStartsInNotConfirmed) {
     ASSERT_EQ(count_events(p.b, Event::Kind::kIncoming), 1U);
     EXPECT_TRUE(p.b.endpoint().connections().empty());
     EXPECT_TRUE(status_events(p.b).empty());
-    const Event incoming = *std::find_if(p.b.events.begin(), p.b.events.end(), [](const Event& e) {
-        return e.kind == Event::Kind::kIncoming;
-    });
+    const IncomingRequest incoming =
+        *std::find_if(p.b.events.begin(), p.b.events.end(), [](const Event& e) {
+             return e.kind() == Event::Kind::kIncoming;
+         })->get_if<IncomingRequest>();
     EXPECT_EQ(incoming.peer_key, p.a.key());
     EXPECT_EQ(incoming.peer_dht_key, p.a.dht_key());
     EXPECT_EQ(incoming.address, address_a());
@@ -475,9 +479,10 @@ TEST(StatusMachine, DhtKeyChangeOnBoundAddressRestartsWithCookieRequest) {
     expect_chained(p.a);
     expect_chained(p.b);
     ASSERT_EQ(count_events(p.a, Event::Kind::kDhtKeyChanged), 1U);
-    const Event changed = *std::find_if(p.a.events.begin(), p.a.events.end(), [](const Event& e) {
-        return e.kind == Event::Kind::kDhtKeyChanged;
-    });
+    const DhtKeyChanged changed =
+        *std::find_if(p.a.events.begin(), p.a.events.end(), [](const Event& e) {
+             return e.kind() == Event::Kind::kDhtKeyChanged;
+         })->get_if<DhtKeyChanged>();
     EXPECT_EQ(changed.peer_key, p.b.key());
     EXPECT_EQ(changed.peer_dht_key, p.b.dht_key());
     EXPECT_EQ(changed.connection, *ida);
@@ -511,17 +516,18 @@ TEST(StatusMachine, PeerRestartWithNewDhtKeyFromNewAddressReplacesSession) {
     ASSERT_EQ(count_events(p.a, Event::Kind::kDhtKeyChanged), 1U);
     std::vector<Event> a_status;
     for (const Event& e : p.a.events) {
-        if (e.kind == Event::Kind::kStatus || e.kind == Event::Kind::kDhtKeyChanged) {
+        if (e.kind() == Event::Kind::kStatus || e.kind() == Event::Kind::kDhtKeyChanged) {
             a_status.push_back(e);
         }
     }
     // ... kDhtKeyChanged, then the old connection closes, then the new one announces itself.
     ASSERT_GE(a_status.size(), 7U);
-    EXPECT_EQ(a_status[4].kind, Event::Kind::kDhtKeyChanged);
-    EXPECT_EQ(a_status[4].peer_dht_key, p.b.dht_key());
-    EXPECT_EQ(a_status[5].connection, old_id);
-    EXPECT_EQ(a_status[5].to, Status::kClosed);
-    const ConnectionId new_id = a_status[6].connection;
+    ASSERT_EQ(a_status[4].kind(), Event::Kind::kDhtKeyChanged);
+    EXPECT_EQ(a_status[4].get_if<DhtKeyChanged>()->peer_dht_key, p.b.dht_key());
+    EXPECT_EQ(a_status[5].connection(), old_id);
+    ASSERT_TRUE(a_status[5].is<StatusChanged>());
+    EXPECT_EQ(a_status[5].get_if<StatusChanged>()->to, Status::kClosed);
+    const ConnectionId new_id = *a_status[6].connection();
     EXPECT_NE(new_id, old_id);
     EXPECT_EQ(p.a.endpoint().connections(), std::vector<ConnectionId>{new_id});
     EXPECT_EQ(p.a.endpoint().info(old_id).error(), Error::kUnknownConnection);

@@ -43,16 +43,16 @@ struct SeedResult {
 };
 
 /// The last status event of `node` (kind kStatus), if any.
-const Event* last_status(const EndpointNode& node) {
+const StatusChanged* last_status(const EndpointNode& node) {
     for (auto it = node.events.rbegin(); it != node.events.rend(); ++it) {
-        if (it->kind == Event::Kind::kStatus) return &*it;
+        if (const auto* s = it->get_if<StatusChanged>()) return s;
     }
     return nullptr;
 }
 
 /// True when `node` reported its connection closed, with one of `reasons`.
 bool closed_with(const EndpointNode& node, std::initializer_list<CloseReason> reasons) {
-    const Event* last = last_status(node);
+    const StatusChanged* last = last_status(node);
     return last != nullptr && last->to == Status::kClosed &&
            std::find(reasons.begin(), reasons.end(), last->reason) != reasons.end();
 }

@@ -49,12 +49,13 @@ struct Link {
             }
             while (auto e = a.poll_event()) {
                 moved = true;
-                if (e->kind == Event::Kind::kStatus && e->to == Status::kEstablished) up_a = true;
+                const auto* s = e->get_if<StatusChanged>();
+                if (s != nullptr && s->to == Status::kEstablished) up_a = true;
                 fa.on_event(now, *e);
             }
             while (auto e = b.poll_event()) {
                 moved = true;
-                if (e->kind == Event::Kind::kReadable) read_b(e->connection);
+                if (const auto* r = e->get_if<Readable>()) read_b(r->connection);
             }
             if (!moved) return;
         }
