@@ -91,13 +91,13 @@ BENCHMARK(BM_RawSecretbox1373);
 void BM_CookieIssueOpen(benchmark::State& state) {
     SeededRng rng(2);
     const CookieJar jar(rng, std::chrono::seconds(8));
-    PublicKey real_pk;
+    PublicKey long_term_pk;
     PublicKey dht_pk;
-    rng.fill(real_pk.bytes);
+    rng.fill(long_term_pk.bytes);
     rng.fill(dht_pk.bytes);
     const Instant now = instant_from_ms(1'000'000);
     for (auto _ : state) {
-        const auto cookie = jar.issue(now, real_pk, dht_pk, rng);
+        const auto cookie = jar.issue(now, long_term_pk, dht_pk, rng);
         const auto contents = jar.open(cookie, now);
         if (!contents) state.SkipWithError("cookie did not open");
         benchmark::DoNotOptimize(contents);

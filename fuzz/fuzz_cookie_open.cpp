@@ -39,15 +39,15 @@ void issue_mode(std::span<const std::uint8_t> in) {
     const std::int64_t issued = fuzz::time_ms_from(in.subspan(1, 8));
     const auto delta = static_cast<std::int32_t>(fuzz::read_le(in.subspan(9, 4)));
     const std::int64_t opened = issued + delta;
-    PublicKey real_pk;
+    PublicKey long_term_pk;
     PublicKey dht_pk;
-    std::copy_n(in.subspan(13).begin(), real_pk.bytes.size(), real_pk.bytes.begin());
+    std::copy_n(in.subspan(13).begin(), long_term_pk.bytes.size(), long_term_pk.bytes.begin());
     std::copy_n(in.subspan(45).begin(), dht_pk.bytes.size(), dht_pk.bytes.begin());
     const unsigned rotations = in.size() > 77 ? in[77] % 4U : 0U;
     const std::size_t tamper_at = in.size() > 78 ? in[78] % wire::kCookieSize : 0;
     const std::uint8_t tamper_mask = in.size() > 79 ? in[79] : 0;
 
-    auto cookie = jar.issue(instant_from_ms(issued), real_pk, dht_pk, rng);
+    auto cookie = jar.issue(instant_from_ms(issued), long_term_pk, dht_pk, rng);
     for (unsigned i = 0; i < rotations; ++i) jar.rotate(rng);
     cookie[tamper_at] ^= tamper_mask;
     const auto r = jar.open(cookie, instant_from_ms(opened));
@@ -60,7 +60,7 @@ void issue_mode(std::span<const std::uint8_t> in) {
         NETCRYPTO_FUZZ_CHECK(!r && r.error() == CookieError::kExpired);
     } else {
         NETCRYPTO_FUZZ_CHECK(r.has_value());
-        NETCRYPTO_FUZZ_CHECK(r->real_pk == real_pk);
+        NETCRYPTO_FUZZ_CHECK(r->long_term_pk == long_term_pk);
         NETCRYPTO_FUZZ_CHECK(r->dht_pk == dht_pk);
         NETCRYPTO_FUZZ_CHECK(static_cast<std::int64_t>(r->time_ms) == issued);
     }

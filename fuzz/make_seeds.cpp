@@ -199,14 +199,14 @@ void data_family(Seeds& s, Rng& rng) {
 
 void cookie_open_family(Seeds& s, Rng& rng) {
     const std::int64_t issued = 1'000'000;
-    const PublicKey real_pk{random_array<32>(rng)};
+    const PublicKey long_term_pk{random_array<32>(rng)};
     const PublicKey dht_pk{random_array<32>(rng)};
 
     // Raw mode: cookies of the fuzz jar (same seed as the target) opened around the boundaries,
     // and bytes that are no cookie.
     SeededRng jar_rng(fuzz::kJarSeed);
     const CookieJar jar(jar_rng, std::chrono::milliseconds(fuzz::kJarValidityMs));
-    const wire::Cookie cookie = jar.issue(instant_from_ms(issued), real_pk, dht_pk, rng);
+    const wire::Cookie cookie = jar.issue(instant_from_ms(issued), long_term_pk, dht_pk, rng);
     for (std::int64_t delta : {0, 8000, 8001, -1}) {
         Bytes in{0};
         put_le(in, static_cast<std::uint64_t>(issued + delta), 8);
@@ -239,7 +239,7 @@ void cookie_open_family(Seeds& s, Rng& rng) {
         Bytes in{1};
         put_le(in, static_cast<std::uint64_t>(issued), 8);
         put_le(in, static_cast<std::uint32_t>(c.delta), 4);
-        in.insert(in.end(), real_pk.bytes.begin(), real_pk.bytes.end());
+        in.insert(in.end(), long_term_pk.bytes.begin(), long_term_pk.bytes.end());
         in.insert(in.end(), dht_pk.bytes.begin(), dht_pk.bytes.end());
         in.push_back(c.rotations);
         in.push_back(c.tamper_at);

@@ -53,7 +53,7 @@ Connection::Connection(Services& s, ConnectionId id, Instant now,
                        const handshake::HandshakeInfo& hs, Route route,
                        const crypto::SharedKey& long_term_shared)
     : id_(id),
-      peer_{hs.peer_real_pk, hs.peer_dht_pk, long_term_shared},
+      peer_{hs.peer_long_term_pk, hs.peer_dht_pk, long_term_shared},
       route_(std::move(route)),
       state_(make_incoming(s, now, hs)) {
     announce(s, Status::kNotConfirmed, CloseReason::kNone);  // a new connection's first status
@@ -104,7 +104,7 @@ CookieRequesting Connection::make_cookie_requesting(Services& s, OurHalf ours,
                                                     const crypto::SharedKey& dht_shared) {
     CookieRequesting st{std::move(ours), {}, {}, dht_shared};
     s.rng.fill(st.echo_id);
-    st.request.bytes = handshake::create_cookie_request(s.real.public_key, s.dht.public_key,
+    st.request.bytes = handshake::create_cookie_request(s.long_term.public_key, s.dht.public_key,
                                                         dht_shared, st.echo_id, s.rng);
     return st;
 }

@@ -24,9 +24,9 @@ void CookieJar::rotate(Rng& rng) {
     key_ = crypto::SharedKey::random(rng);
 }
 
-wire::Cookie CookieJar::issue(Instant now, const PublicKey& real_pk, const PublicKey& dht_pk,
+wire::Cookie CookieJar::issue(Instant now, const PublicKey& long_term_pk, const PublicKey& dht_pk,
                               Rng& rng) const {
-    wire::CookieContents contents{static_cast<std::uint64_t>(to_ms(now)), real_pk, dht_pk};
+    wire::CookieContents contents{static_cast<std::uint64_t>(to_ms(now)), long_term_pk, dht_pk};
     std::array<std::uint8_t, wire::kCookieContentsSize> plain{};
     wire::encode(contents, plain);
 

@@ -34,9 +34,9 @@ class CookieJar {
     /// `validity`: a cookie is accepted while its age is at most this (default 8 s).
     CookieJar(Rng& rng, Duration validity);
 
-    /// A fresh cookie about (real_pk, dht_pk), stamped with `now`.
-    [[nodiscard]] wire::Cookie issue(Instant now, const PublicKey& real_pk, const PublicKey& dht_pk,
-                                     Rng& rng) const;
+    /// A fresh cookie about (long_term_pk, dht_pk), stamped with `now`.
+    [[nodiscard]] wire::Cookie issue(Instant now, const PublicKey& long_term_pk,
+                                     const PublicKey& dht_pk, Rng& rng) const;
 
     /// Opens a cookie issued by this jar; errors: kBadTag, kExpired, kFromFuture.
     [[nodiscard]] tl::expected<wire::CookieContents, CookieError> open(const wire::Cookie& cookie,

@@ -255,7 +255,7 @@ Result<ConnectionId> Endpoint::Impl::create_incoming(Instant now,
                                                      const handshake::HandshakeInfo& hs,
                                                      const Address& from,
                                                      const crypto::SharedKey& long_term_shared) {
-    if (by_key_.contains(hs.peer_real_pk)) return tl::unexpected(Error::kAlreadyConnected);
+    if (by_key_.contains(hs.peer_long_term_pk)) return tl::unexpected(Error::kAlreadyConnected);
     auto index = allocate_slot();
     if (!index) return tl::unexpected(Error::kTooManyConnections);
     Slot& slot = slots_[*index];
@@ -263,7 +263,7 @@ Result<ConnectionId> Endpoint::Impl::create_incoming(Instant now,
     auto s = services();
     slot.conn =
         std::make_unique<core::Connection>(s, id, now, hs, core::UdpRoute{from}, long_term_shared);
-    by_key_[hs.peer_real_pk] = *index;
+    by_key_[hs.peer_long_term_pk] = *index;
     bind_address(*index, from);
     after(*index);
     return id;

@@ -133,7 +133,7 @@ void Endpoint::Impl::handle_handshake(Instant now, const Address& from, const st
     std::optional<std::uint32_t> index;
     if (bound != nullptr) {
         index = *bound;
-    } else if (auto it = by_key_.find(hs->peer_real_pk); it != by_key_.end()) {
+    } else if (auto it = by_key_.find(hs->peer_long_term_pk); it != by_key_.end()) {
         index = it->second;
     }
     std::optional<core::ExistingView> existing;
@@ -201,8 +201,8 @@ void Endpoint::Impl::replace(Instant now, std::uint32_t index, const handshake::
     auto s = services();
     core::Connection& conn = *slots_[index].conn;
     const crypto::SharedKey long_term_shared = conn.long_term_shared();
-    event(DhtKeyChanged{make_id(index, slots_[index].generation), hs.peer_real_pk, hs.peer_dht_pk,
-                        from, conn.user_tag()});
+    event(DhtKeyChanged{make_id(index, slots_[index].generation), hs.peer_long_term_pk,
+                        hs.peer_dht_pk, from, conn.user_tag()});
     conn.close(s, now, CloseReason::kReplaced);
     after(index);  // removes the old connection and its bindings
     if (!create_incoming(now, hs, from, long_term_shared)) s.drop(DropReason::kNotAccepted);
@@ -217,7 +217,7 @@ void Endpoint::Impl::offer_incoming(Instant now, const handshake::HandshakeInfo&
                                     const Address& from,
                                     const crypto::SharedKey& long_term_shared) {
     auto s = services();
-    if (auto_accepts(hs.peer_real_pk)) {
+    if (auto_accepts(hs.peer_long_term_pk)) {
         if (!create_incoming(now, hs, from, long_term_shared)) s.drop(DropReason::kNotAccepted);
         return;
     }
@@ -226,7 +226,7 @@ void Endpoint::Impl::offer_incoming(Instant now, const handshake::HandshakeInfo&
         s.drop(request.error());
         return;
     }
-    event(IncomingRequest{RequestId{*request}, hs.peer_real_pk, hs.peer_dht_pk, from});
+    event(IncomingRequest{RequestId{*request}, hs.peer_long_term_pk, hs.peer_dht_pk, from});
 }
 
 }  // namespace netcrypto

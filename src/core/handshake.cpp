@@ -26,11 +26,12 @@ bool usable_public_key(const PublicKey& pk) {
     return k.precompute(pk, probe);
 }
 
-CookieRequestBytes create_cookie_request(const PublicKey& our_real_pk, const PublicKey& our_dht_pk,
+CookieRequestBytes create_cookie_request(const PublicKey& our_long_term_pk,
+                                         const PublicKey& our_dht_pk,
                                          const crypto::SharedKey& dht_shared,
                                          const wire::EchoId& echo_id, Rng& rng) {
     wire::CookieRequestPlain plain;
-    plain.sender_real_pk = our_real_pk;
+    plain.sender_long_term_pk = our_long_term_pk;
     plain.echo_id = echo_id;  // padding stays zero, as c-toxcore sends it
     std::array<std::uint8_t, wire::kCookieRequestPlainSize> plain_bytes{};
     wire::encode(plain, plain_bytes);
@@ -47,8 +48,9 @@ CookieRequestBytes create_cookie_request(const PublicKey& our_real_pk, const Pub
 CookieResponseBytes create_cookie_response(const CookieRequestInfo& request, const CookieJar& jar,
                                            Instant now, Rng& rng) {
     wire::CookieResponsePlain plain;
-    // The cookie is about the requester: its real key from the plaintext, DHT key from the header.
-    plain.cookie = jar.issue(now, request.requester_real_pk, request.requester_dht_pk, rng);
+    // The cookie is about the requester: its long-term key from the plaintext, DHT key from the
+    // header.
+    plain.cookie = jar.issue(now, request.requester_long_term_pk, request.requester_dht_pk, rng);
     plain.echo_id = request.echo_id;
     std::array<std::uint8_t, wire::kCookieResponsePlainSize> plain_bytes{};
     wire::encode(plain, plain_bytes);
@@ -77,8 +79,8 @@ tl::expected<wire::Cookie, DropReason> consume_cookie_response(std::span<const s
     return parsed->cookie;
 }
 
-HandshakeBytes create_handshake(const HandshakeParams& params, const crypto::SharedKey& real_shared,
-                                Rng& rng) {
+HandshakeBytes create_handshake(const HandshakeParams& params,
+                                const crypto::SharedKey& long_term_shared, Rng& rng) {
     wire::HandshakePlain plain;
     plain.base_nonce = params.base_nonce;                     // base nonce
     plain.session_pk = params.session_pk;                     // session pk
@@ -90,7 +92,7 @@ HandshakeBytes create_handshake(const HandshakeParams& params, const crypto::Sha
     wire::Handshake packet;
     packet.cookie = *params.peer_cookie;
     packet.nonce = crypto::Nonce::random(rng);
-    (void)crypto::seal(real_shared, packet.nonce, plain_bytes, packet.encrypted);
+    (void)crypto::seal(long_term_shared, packet.nonce, plain_bytes, packet.encrypted);
     crypto::wipe(plain_bytes);
     HandshakeBytes out{};
     wire::encode(packet, out);

@@ -24,15 +24,16 @@ using CookieRequestBytes = std::array<std::uint8_t, wire::kCookieRequestSize>;
 using CookieResponseBytes = std::array<std::uint8_t, wire::kCookieResponseSize>;
 using HandshakeBytes = std::array<std::uint8_t, wire::kHandshakeSize>;
 
-/// Builds a cookie request from us (real pk, DHT pk) to a peer's DHT key. `dht_shared` is
+/// Builds a cookie request from us (long-term pk, DHT pk) to a peer's DHT key. `dht_shared` is
 /// DH(peer DHT pk, our DHT sk).
-CookieRequestBytes create_cookie_request(const PublicKey& our_real_pk, const PublicKey& our_dht_pk,
+CookieRequestBytes create_cookie_request(const PublicKey& our_long_term_pk,
+                                         const PublicKey& our_dht_pk,
                                          const crypto::SharedKey& dht_shared,
                                          const wire::EchoId& echo_id, Rng& rng);
 
 /// What a valid cookie request tells the responder.
 struct CookieRequestInfo {
-    PublicKey requester_real_pk;
+    PublicKey requester_long_term_pk;
     PublicKey requester_dht_pk;
     wire::EchoId echo_id{};
     crypto::SharedKey shared;  ///< DH(requester DHT pk, our DHT sk): seals the response
@@ -64,14 +65,15 @@ struct HandshakeParams {
     wire::Cookie other_cookie{};                ///< our cookie about the peer
 };
 
-/// Builds a 385-byte handshake sealed with `real_shared` = DH(peer real pk, our real sk).
-HandshakeBytes create_handshake(const HandshakeParams& params, const crypto::SharedKey& real_shared,
-                                Rng& rng);
+/// Builds a 385-byte handshake sealed with `long_term_shared` = DH(peer long-term pk, our long-term
+/// sk).
+HandshakeBytes create_handshake(const HandshakeParams& params,
+                                const crypto::SharedKey& long_term_shared, Rng& rng);
 
 /// What a valid handshake tells its receiver.
 struct HandshakeInfo {
-    PublicKey peer_real_pk;  ///< from our cookie
-    PublicKey peer_dht_pk;   ///< from our cookie
+    PublicKey peer_long_term_pk;  ///< from our cookie
+    PublicKey peer_dht_pk;        ///< from our cookie
     crypto::Nonce peer_base_nonce;
     PublicKey peer_session_pk;
     wire::Cookie other_cookie{};  ///< the peer's cookie about us, to echo in our handshake
@@ -79,15 +81,15 @@ struct HandshakeInfo {
 
 /// Validates a handshake in the order of wire.md §3.3: open our cookie (tag, age, not future) →
 /// for a known connection the cookie's long-term key must be `expected_peer` → SHA-512 of
-/// the cookie → open the payload with DH(cookie's long-term key, our sk) via `real_shared_for`
+/// the cookie → open the payload with DH(cookie's long-term key, our sk) via `long_term_shared_for`
 /// → compare the inner hash in constant time → the peer's session key must not be of small
 /// order. Drop reasons: kBadLength, kCookieBadTag,
 /// kCookieExpired, kCookieFromFuture, kWrongPeerKey, kBadTag, kCookieHashMismatch, kInvalidKey.
-template <class RealSharedFor>
+template <class LongTermSharedFor>
 tl::expected<HandshakeInfo, DropReason> consume_handshake(std::span<const std::uint8_t> bytes,
                                                           const CookieJar& jar, Instant now,
                                                           const PublicKey* expected_peer,
-                                                          RealSharedFor&& real_shared_for);
+                                                          LongTermSharedFor&& long_term_shared_for);
 
 // --- template definitions ---------------------------------------------------------------------
 
@@ -112,30 +114,29 @@ tl::expected<CookieRequestInfo, DropReason> consume_cookie_request(
         return tl::unexpected(DropReason::kBadTag);
     }
     auto parsed = wire::decode_cookie_request_plain(plain);
-    info.requester_real_pk = parsed->sender_real_pk;
+    info.requester_long_term_pk = parsed->sender_long_term_pk;
     info.echo_id = parsed->echo_id;
     info.shared = *shared;
     return info;
 }
 
-template <class RealSharedFor>
-tl::expected<HandshakeInfo, DropReason> consume_handshake(std::span<const std::uint8_t> bytes,
-                                                          const CookieJar& jar, Instant now,
-                                                          const PublicKey* expected_peer,
-                                                          RealSharedFor&& real_shared_for) {
+template <class LongTermSharedFor>
+tl::expected<HandshakeInfo, DropReason> consume_handshake(
+    std::span<const std::uint8_t> bytes, const CookieJar& jar, Instant now,
+    const PublicKey* expected_peer, LongTermSharedFor&& long_term_shared_for) {
     auto packet = wire::decode_handshake(bytes);
     if (!packet) return tl::unexpected(DropReason::kBadLength);
     // our cookie: tag, age, not from the future
     auto contents = jar.open(packet->cookie, now);
     if (!contents) return tl::unexpected(drop_reason_for(contents.error()));
     // long-term key of a known connection
-    if (expected_peer != nullptr && contents->real_pk != *expected_peer) {
+    if (expected_peer != nullptr && contents->long_term_pk != *expected_peer) {
         return tl::unexpected(DropReason::kWrongPeerKey);
     }
     // sha512(cookie)
     const auto cookie_hash = crypto::sha512(packet->cookie);
-    // payload, sealed with DH(peer real pk, our real sk)
-    const crypto::SharedKey* shared = real_shared_for(contents->real_pk);
+    // payload, sealed with DH(peer long-term pk, our long-term sk)
+    const crypto::SharedKey* shared = long_term_shared_for(contents->long_term_pk);
     if (shared == nullptr) return tl::unexpected(DropReason::kInvalidKey);
     std::array<std::uint8_t, wire::kHandshakePlainSize> plain{};
     if (!crypto::open(*shared, packet->nonce, packet->encrypted, plain)) {
@@ -150,7 +151,7 @@ tl::expected<HandshakeInfo, DropReason> consume_handshake(std::span<const std::u
     // session pk usable (else every data packet would be sealed with a known key)
     if (!usable_public_key(parsed->session_pk)) return tl::unexpected(DropReason::kInvalidKey);
     HandshakeInfo info;
-    info.peer_real_pk = contents->real_pk;
+    info.peer_long_term_pk = contents->long_term_pk;
     info.peer_dht_pk = contents->dht_pk;
     info.peer_base_nonce = parsed->base_nonce;
     info.peer_session_pk = parsed->session_pk;

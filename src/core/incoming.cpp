@@ -8,7 +8,7 @@ tl::expected<std::uint64_t, DropReason> IncomingRequests::add(
     Instant now, const handshake::HandshakeInfo& hs, const Address& from,
     const crypto::SharedKey& long_term_shared) {
     for (const Request& p : pending_) {
-        if (p.hs.peer_real_pk == hs.peer_real_pk)
+        if (p.hs.peer_long_term_pk == hs.peer_long_term_pk)
             return tl::unexpected(DropReason::kDuplicateIncoming);
     }
     while (pending_.size() >= cfg_.max_pending_incoming && !pending_.empty()) drop_oldest();

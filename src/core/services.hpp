@@ -36,7 +36,7 @@ class Outputs {
 struct Services {
     Rng& rng;
     const CookieJar& jar;
-    const KeyPair& real;
+    const KeyPair& long_term;
     const KeyPair& dht;
     const EndpointConfig& config;
     EndpointStats& stats;

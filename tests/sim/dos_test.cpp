@@ -37,7 +37,7 @@ class Flooder final : public Node {
             keys_.push_back(kp.public_key);
             shared_.push_back(k);
         }
-        real_ = KeyPair::generate(rng_).public_key;
+        long_term_ = KeyPair::generate(rng_).public_key;
     }
     void handle_datagram(Instant, const Address&, std::span<const std::uint8_t>) override {
         ++responses;
@@ -56,7 +56,7 @@ class Flooder final : public Node {
             return Outgoing{sources_[i], victim_, std::move(junk)};
         }
         wire::EchoId echo{};
-        auto bytes = handshake::create_cookie_request(real_, keys_[i], shared_[i], echo, rng_);
+        auto bytes = handshake::create_cookie_request(long_term_, keys_[i], shared_[i], echo, rng_);
         return Outgoing{sources_[i], victim_,
                         std::vector<std::uint8_t>(bytes.begin(), bytes.end())};
     }
@@ -84,7 +84,7 @@ class Flooder final : public Node {
     std::uint32_t burst_left_ = 0;
     std::vector<PublicKey> keys_;
     std::vector<crypto::SharedKey> shared_;
-    PublicKey real_;
+    PublicKey long_term_;
     bool fresh_keys_;
 };
 

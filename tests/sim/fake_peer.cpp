@@ -7,7 +7,7 @@ namespace netcrypto::sim {
 
 FakePeer::FakePeer(std::uint64_t seed, Duration cookie_validity)
     : rng_(seed ^ 0xFA4EFA4EFA4EULL),
-      real_(KeyPair::generate(rng_)),
+      long_term_(KeyPair::generate(rng_)),
       dht_(KeyPair::generate(rng_)),
       session_(KeyPair::generate(rng_)),
       base_nonce_(crypto::Nonce::random(rng_)),
@@ -52,8 +52,8 @@ Bytes FakePeer::handshake_to(Endpoint& server, Instant now, const Address& from)
 Bytes FakePeer::cookie_request(const PublicKey& peer_dht) {
     const crypto::SharedKey* k = shared(peer_dht, dht_.secret_key, dht_cache_);
     if (k == nullptr) return {};
-    const auto bytes =
-        handshake::create_cookie_request(real_.public_key, dht_.public_key, *k, echo_id_, rng_);
+    const auto bytes = handshake::create_cookie_request(long_term_.public_key, dht_.public_key, *k,
+                                                        echo_id_, rng_);
     return {bytes.begin(), bytes.end()};
 }
 
@@ -78,14 +78,15 @@ Bytes FakePeer::cookie_response(Instant now, std::span<const std::uint8_t> reque
 
 Bytes FakePeer::handshake(Instant now, const PublicKey& peer_key, const PublicKey& peer_dht,
                           const wire::Cookie& cookie, const wire::Cookie* hashed) {
-    const crypto::SharedKey* real_shared = shared(peer_key, real_.secret_key, real_cache_);
-    if (real_shared == nullptr) return {};
+    const crypto::SharedKey* long_term_shared =
+        shared(peer_key, long_term_.secret_key, long_term_cache_);
+    if (long_term_shared == nullptr) return {};
     handshake::HandshakeParams params;
     params.peer_cookie = hashed != nullptr ? hashed : &cookie;
     params.base_nonce = base_nonce_;
     params.session_pk = session_.public_key;
     params.other_cookie = jar_.issue(now, peer_key, peer_dht, rng_);
-    auto bytes = handshake::create_handshake(params, *real_shared, rng_);
+    auto bytes = handshake::create_handshake(params, *long_term_shared, rng_);
     // offset 1: the cookie that travels (differs from the hashed one on request)
     std::copy(cookie.begin(), cookie.end(), bytes.begin() + 1);
     return {bytes.begin(), bytes.end()};
@@ -93,10 +94,11 @@ Bytes FakePeer::handshake(Instant now, const PublicKey& peer_key, const PublicKe
 
 bool FakePeer::take_handshake(Instant now, const PublicKey& peer_key,
                               std::span<const std::uint8_t> bytes) {
-    const crypto::SharedKey* real_shared = shared(peer_key, real_.secret_key, real_cache_);
-    if (real_shared == nullptr) return false;
+    const crypto::SharedKey* long_term_shared =
+        shared(peer_key, long_term_.secret_key, long_term_cache_);
+    if (long_term_shared == nullptr) return false;
     auto hs = handshake::consume_handshake(bytes, jar_, now, &peer_key,
-                                           [&](const PublicKey&) { return real_shared; });
+                                           [&](const PublicKey&) { return long_term_shared; });
     if (!hs) return false;
     crypto::SharedKey session;
     if (!session.precompute(hs->peer_session_pk, session_.secret_key)) return false;

@@ -28,9 +28,9 @@ class FakePeer {
     /// Keys, cookie key, echo id, session key pair and base nonce all come from `seed`.
     FakePeer(std::uint64_t seed, Duration cookie_validity = std::chrono::seconds{8});
 
-    [[nodiscard]] const PublicKey& key() const { return real_.public_key; }
+    [[nodiscard]] const PublicKey& key() const { return long_term_.public_key; }
     [[nodiscard]] const PublicKey& dht_key() const { return dht_.public_key; }
-    [[nodiscard]] const KeyPair& long_term() const { return real_; }
+    [[nodiscard]] const KeyPair& long_term() const { return long_term_; }
     [[nodiscard]] const PublicKey& session_key() const { return session_.public_key; }
 
     /// A cookie request to the endpoint whose DHT key is `peer_dht` (0x18, 145 bytes).
@@ -82,7 +82,7 @@ class FakePeer {
                                     std::optional<std::pair<PublicKey, crypto::SharedKey>>& cache);
 
     SeededRng rng_;
-    KeyPair real_;
+    KeyPair long_term_;
     KeyPair dht_;
     KeyPair session_;
     crypto::Nonce base_nonce_;
@@ -92,7 +92,7 @@ class FakePeer {
     CookieJar jar_;
     std::optional<crypto::SharedKey> session_shared_;
     std::optional<std::pair<PublicKey, crypto::SharedKey>> dht_cache_;
-    std::optional<std::pair<PublicKey, crypto::SharedKey>> real_cache_;
+    std::optional<std::pair<PublicKey, crypto::SharedKey>> long_term_cache_;
 };
 
 /// A simulator node owning some addresses that records what it receives and sends what the

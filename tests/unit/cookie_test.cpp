@@ -27,7 +27,7 @@ class CookieJarTest : public ::testing::Test {
   protected:
     SeededRng rng{2024};
     CookieJar jar{rng, 8s};
-    PublicKey real_pk = random_pk();
+    PublicKey long_term_pk = random_pk();
     PublicKey dht_pk = random_pk();
     Instant issued_at = instant_from_ms(1'000'000);
 
@@ -37,7 +37,7 @@ class CookieJarTest : public ::testing::Test {
         return k;
     }
 
-    wire::Cookie issue() { return jar.issue(issued_at, real_pk, dht_pk, rng); }
+    wire::Cookie issue() { return jar.issue(issued_at, long_term_pk, dht_pk, rng); }
 
     static std::string describe(const tl::expected<wire::CookieContents, CookieError>& r) {
         return r ? std::string("ok") : std::string(to_string(r.error()));
@@ -53,7 +53,7 @@ TEST_F(CookieJarTest, OpensAtIssueTimeAndRoundTripsTheKeys) {
     const auto cookie = issue();
     const auto r = jar.open(cookie, issued_at);
     ASSERT_TRUE(r) << "a fresh cookie did not open: " << describe(r);
-    EXPECT_EQ(r->real_pk, real_pk) << "real pk inside the cookie";
+    EXPECT_EQ(r->long_term_pk, long_term_pk) << "real pk inside the cookie";
     EXPECT_EQ(r->dht_pk, dht_pk) << "dht pk inside the cookie";
     EXPECT_EQ(r->time_ms, 1'000'000U) << "creation time inside the cookie";
 }
@@ -103,7 +103,7 @@ TEST_F(CookieJarTest, AnyTamperedByteBreaksTheTag) {
 TEST_F(CookieJarTest, CookieFromAnotherJarIsRefused) {
     SeededRng other_rng(7);
     const CookieJar other(other_rng, 8s);
-    const auto foreign = other.issue(issued_at, real_pk, dht_pk, other_rng);
+    const auto foreign = other.issue(issued_at, long_term_pk, dht_pk, other_rng);
     ASSERT_TRUE(other.open(foreign, issued_at)) << "the other jar cannot open its own cookie";
     const auto r = jar.open(foreign, issued_at);
     ASSERT_FALSE(r) << "a cookie sealed with another jar's key opened";
@@ -135,7 +135,7 @@ TEST_F(CookieJarTest, RotationKeepsThePreviousKeyOnly) {
     EXPECT_TRUE(r1) << "after one rotation a cookie of the previous key must open: "
                     << describe(r1);
     if (r1) {
-        EXPECT_EQ(r1->real_pk, real_pk);
+        EXPECT_EQ(r1->long_term_pk, long_term_pk);
         EXPECT_EQ(r1->dht_pk, dht_pk);
     }
     const auto after_first = issue();
@@ -173,7 +173,7 @@ TEST_F(CookieJarTest, DistinctKeysRoundTrip) {
         const auto cookie = jar.issue(t, r, d, rng);
         const auto out = jar.open(cookie, t + 4s);
         ASSERT_TRUE(out) << describe(out);
-        EXPECT_EQ(out->real_pk, r) << "real pk";
+        EXPECT_EQ(out->long_term_pk, r) << "real pk";
         EXPECT_EQ(out->dht_pk, d) << "dht pk";
         EXPECT_EQ(static_cast<std::int64_t>(out->time_ms), to_ms(t)) << "creation time";
     }
@@ -182,7 +182,7 @@ TEST_F(CookieJarTest, DistinctKeysRoundTrip) {
 TEST_F(CookieJarTest, OtherValidityPeriods) {
     SeededRng r2(3);
     const CookieJar long_jar(r2, 15s);
-    const auto cookie = long_jar.issue(issued_at, real_pk, dht_pk, r2);
+    const auto cookie = long_jar.issue(issued_at, long_term_pk, dht_pk, r2);
     EXPECT_TRUE(long_jar.open(cookie, issued_at + 15s)) << "15 s jar at 15000 ms";
     const auto r = long_jar.open(cookie, issued_at + 15001ms);
     ASSERT_FALSE(r);

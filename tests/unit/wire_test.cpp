@@ -261,7 +261,8 @@ TEST(CookieContents, EveryFieldAtItsOffset) {
     ASSERT_TRUE(c) << to_string(c.error());
     // Bytes 0..7 are 0x20..0x27: read as little-endian, byte 0 is the least significant.
     EXPECT_EQ(c->time_ms, 0x2726252423222120ULL) << "creation time is not little-endian at 0..8";
-    expect_bytes(c->real_pk.bytes, expected_field(kCookieContentsTable, 1), "real pk (offset 8)");
+    expect_bytes(c->long_term_pk.bytes, expected_field(kCookieContentsTable, 1),
+                 "real pk (offset 8)");
     expect_bytes(c->dht_pk.bytes, expected_field(kCookieContentsTable, 2), "dht pk (offset 40)");
 
     std::array<std::uint8_t, kCookieContentsSize> out{};
@@ -278,7 +279,7 @@ TEST(CookieContents, RoundTrip) {
         const auto d = decode_cookie_contents(out);
         ASSERT_TRUE(d) << to_string(d.error());
         EXPECT_EQ(d->time_ms, c.time_ms) << "creation time";
-        EXPECT_EQ(d->real_pk, c.real_pk) << "real pk";
+        EXPECT_EQ(d->long_term_pk, c.long_term_pk) << "real pk";
         EXPECT_EQ(d->dht_pk, c.dht_pk) << "dht pk";
     }
 }
@@ -325,7 +326,7 @@ TEST(CookieRequestPlain, EveryFieldAtItsOffset) {
     const Bytes in = lay_out(kCookieRequestPlainSize, kCookieRequestPlainTable, std::nullopt);
     const auto p = decode_cookie_request_plain(in);
     ASSERT_TRUE(p) << to_string(p.error());
-    expect_bytes(p->sender_real_pk.bytes, expected_field(kCookieRequestPlainTable, 0),
+    expect_bytes(p->sender_long_term_pk.bytes, expected_field(kCookieRequestPlainTable, 0),
                  "sender real pk (offset 0)");
     expect_bytes(p->padding, expected_field(kCookieRequestPlainTable, 1), "padding (offset 32)");
     expect_bytes(p->echo_id, expected_field(kCookieRequestPlainTable, 2), "echo id (offset 64)");
@@ -338,7 +339,7 @@ TEST(CookieRequestPlain, EveryFieldAtItsOffset) {
 TEST(CookieRequestPlain, RoundTripAndZeroPaddingByDefault) {
     SeededRng rng(3);
     CookieRequestPlain p;
-    p.sender_real_pk = random_pk(rng);
+    p.sender_long_term_pk = random_pk(rng);
     p.echo_id = random_array<kEchoIdSize>(rng);
     std::array<std::uint8_t, kCookieRequestPlainSize> out{};
     encode(p, out);
@@ -347,7 +348,7 @@ TEST(CookieRequestPlain, RoundTripAndZeroPaddingByDefault) {
         << hex(std::span(out).subspan(32, 32));
     const auto d = decode_cookie_request_plain(out);
     ASSERT_TRUE(d) << to_string(d.error());
-    EXPECT_EQ(d->sender_real_pk, p.sender_real_pk) << "sender real pk";
+    EXPECT_EQ(d->sender_long_term_pk, p.sender_long_term_pk) << "sender real pk";
     EXPECT_EQ(d->padding, p.padding) << "padding";
     EXPECT_EQ(d->echo_id, p.echo_id) << "echo id";
 }

@@ -55,7 +55,7 @@ std::string_view to_string(DecodeError e) {
 void encode(const CookieContents& c, std::span<std::uint8_t, kCookieContentsSize> out) {
     ByteWriter w(out);
     write_u64_le(w, c.time_ms);
-    w.write(c.real_pk.bytes);
+    w.write(c.long_term_pk.bytes);
     w.write(c.dht_pk.bytes);
 }
 
@@ -65,7 +65,7 @@ tl::expected<CookieContents, DecodeError> decode_cookie_contents(std::span<const
     CookieContents c;
     std::array<std::uint8_t, kTimestampSize> t{};
     (void)r.read(t);
-    (void)r.read(c.real_pk.bytes);
+    (void)r.read(c.long_term_pk.bytes);
     (void)r.read(c.dht_pk.bytes);
     c.time_ms = read_u64_le(t);
     return c;
@@ -93,7 +93,7 @@ tl::expected<CookieRequest, DecodeError> decode_cookie_request(std::span<const s
 
 void encode(const CookieRequestPlain& p, std::span<std::uint8_t, kCookieRequestPlainSize> out) {
     ByteWriter w(out);
-    w.write(p.sender_real_pk.bytes);
+    w.write(p.sender_long_term_pk.bytes);
     w.write(p.padding);
     w.write(p.echo_id);
 }
@@ -103,7 +103,7 @@ tl::expected<CookieRequestPlain, DecodeError> decode_cookie_request_plain(
     if (auto ok = check_exact(in, kCookieRequestPlainSize); !ok) return tl::unexpected(ok.error());
     ByteReader r(in);
     CookieRequestPlain p;
-    (void)r.read(p.sender_real_pk.bytes);
+    (void)r.read(p.sender_long_term_pk.bytes);
     (void)r.read(p.padding);
     (void)r.read(p.echo_id);
     return p;

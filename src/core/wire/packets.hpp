@@ -41,7 +41,7 @@ using crypto::Nonce;
 //    40  32 DHT public key of that peer
 struct CookieContents {
     std::uint64_t time_ms = 0;
-    PublicKey real_pk;
+    PublicKey long_term_pk;
     PublicKey dht_pk;
 };
 void encode(const CookieContents& c, std::span<std::uint8_t, kCookieContentsSize> out);
@@ -68,7 +68,7 @@ tl::expected<CookieRequest, DecodeError> decode_cookie_request(std::span<const s
 //    32  32 padding (zeros when we send; ignored on receipt)
 //    64   8 echo id
 struct CookieRequestPlain {
-    PublicKey sender_real_pk;
+    PublicKey sender_long_term_pk;
     std::array<std::uint8_t, kKeySize> padding{};
     EchoId echo_id{};
 };
