@@ -9,8 +9,8 @@
 //   peer 4: connected to E, request left pending (not accepted)
 //
 // Then two peers "restart" with a new DHT key and connect to E again; their handshakes are
-// withheld: peer 1 from its old (bound) address (spec §4.9 a: E restarts that connection) and
-// peer 3 from a new port (spec §4.4 b: E replaces the established connection).
+// withheld: peer 1 from its old (bound) address (wire.md §4.9 a: E restarts that connection) and
+// peer 3 from a new port (wire.md §4.4 b: E replaces the established connection).
 //
 // record() runs that conversation once (with the peers' crypto) and keeps (a) every input E got,
 // as a replayable script, and (b) the withheld packets plus a few more valid ones each peer

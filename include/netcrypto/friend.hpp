@@ -1,5 +1,5 @@
 // The friend layer: the minimum of c-toxcore's friend_connection + Messenger that a peer needs
-// to see us as an online friend (spec §7), kept out of the net_crypto core. Sans-I/O like the
+// to see us as an online friend (wire.md §7), kept out of the net_crypto core. Sans-I/O like the
 // endpoint: it reacts to endpoint events, has its own timers, and sends through the endpoint.
 //
 // Timers:
@@ -30,7 +30,7 @@
 
 namespace netcrypto::friends {
 
-// Messenger-level lossless ids (spec §3.2).
+// Messenger-level lossless ids (wire.md §3.2).
 inline constexpr std::uint8_t kAlive = 0x10;
 inline constexpr std::uint8_t kShareRelays = 0x11;
 inline constexpr std::uint8_t kFriendRequests = 0x12;

@@ -921,7 +921,7 @@ void scenario_stream(const Options& o, bool relay) {
     w.finish_harness();
 }
 
-/// 3. After our KILL, c-toxcore reconnects to us (spec §4.7); we accept its handshake.
+/// 3. After our KILL, c-toxcore reconnects to us (wire.md §4.7); we accept its handshake.
 void scenario_ctox_initiates(const Options& o) {
     SodiumRng rng;
     EndpointConfig cfg;
@@ -1087,7 +1087,7 @@ void scenario_lossy(const Options& o, bool relay) {
     w.finish_harness();
 }
 
-/// 5. We restart with a new DHT key and a new port (spec §4.9): c-toxcore accepts the new
+/// 5. We restart with a new DHT key and a new port (wire.md §4.9): c-toxcore accepts the new
 /// session and sends KILL to the old address.
 void scenario_restart(const Options& o) {
     SodiumRng rng;

@@ -3,7 +3,7 @@
 //   2. goodput on a 100 Mbit/s, 20 ms path (clean, 1 % loss) and fairness of two flows through
 //      one shared bottleneck;
 //   3. REQUEST end to end (the spec's examples, including the 255-gap case) and the nonce
-//      window of spec §5 (far-future, old, +50000 jump, replay);
+//      window of wire.md §5 (far-future, old, +50000 jump, replay);
 //   4. a sender faster than the receiving application stays within the buffer bounds, heap
 //      included;
 //   and lossy messages: best effort, intact, never resent, outside the lossless stream.
@@ -491,7 +491,7 @@ Bytes custom(std::uint32_t number) {
 TEST(RequestEndToEnd, HolesAreEncodedAsTheSpecSaysIncludingThe255Gap) {
     FakeSession fs;
     ASSERT_TRUE(fs.open());
-    // Spec §6.4 worked example 2: numbers 0..303 sent, 2 and 302 withheld. The receiver's
+    // wire.md §6.4 worked example 2: numbers 0..303 sent, 2 and 302 withheld. The receiver's
     // r_start stays at 2; its REQUEST must be 01 01 00 2d with ack 2.
     std::size_t mark = 0;
     for (std::uint32_t n = 0; n <= 303; ++n) {

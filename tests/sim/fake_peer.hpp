@@ -64,7 +64,7 @@ class FakePeer {
     /// Skips `n` nonces: the next data() uses a nonce `n` further on (nonce-window tests).
     void skip_nonces(std::uint32_t n) { send_nonce_.add(n); }
     /// A data packet from the endpoint of the session learnt by take_handshake, opened with the
-    /// receive-window rule of spec §5; nullopt when it does not authenticate.
+    /// receive-window rule of wire.md §5; nullopt when it does not authenticate.
     struct OpenedData {
         std::uint32_t ack = 0;     ///< buffer_start field
         std::uint32_t number = 0;  ///< packet number (lossless) or the sender's send end

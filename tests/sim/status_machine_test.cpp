@@ -402,7 +402,7 @@ TEST(StatusMachine, NotConfirmedTimeoutKillsTheEstablishedPeer) {
 }
 
 TEST(StatusMachine, HandshakeFromUnboundAddressWhileHandshakingMovesTheConnection) {
-    // Spec §4.4 path B: A dials B at a stale address; B dials A. B's handshake reaches A from an
+    // wire.md §4.4 path B: A dials B at a stale address; B dials A. B's handshake reaches A from an
     // address A's connection is not bound to: A adopts it, answers there and rebinds.
     Pair p(30);
     const Address stale = Address::ipv4(10, 0, 0, 2, 40000);
@@ -456,7 +456,7 @@ TEST(StatusMachine, SameSeedSameTraceDigestDifferentSeedDifferent) {
 // --- DHT key changes -----------------------------------------------------------------------------
 
 TEST(StatusMachine, DhtKeyChangeOnBoundAddressRestartsWithCookieRequest) {
-    // Spec §4.9 a: A connects to B using B's old DHT key; B has restarted (new DHT key, same
+    // wire.md §4.9 a: A connects to B using B's old DHT key; B has restarted (new DHT key, same
     // address) and connects to A. B's handshake reaches A from the bound address with a new DHT
     // key: A reports it and starts over with a cookie request to the new key.
     Pair p(25);
@@ -493,7 +493,7 @@ TEST(StatusMachine, DhtKeyChangeOnBoundAddressRestartsWithCookieRequest) {
 }
 
 TEST(StatusMachine, PeerRestartWithNewDhtKeyFromNewAddressReplacesSession) {
-    // Spec §4.4 b / §4.9 b: A and B are established; B restarts with a new DHT key on a new
+    // wire.md §4.4 b / §4.9 b: A and B are established; B restarts with a new DHT key on a new
     // port (the old port is gone) and connects again: A replaces its connection.
     Pair p(26);
     const auto old_id = p.connect_a_to_b();
@@ -558,7 +558,7 @@ TEST(StatusMachine, PeerRestartWithNewDhtKeyFromNewAddressReplacesSession) {
 }
 
 TEST(StatusMachine, SameDhtKeyFromNewAddressWhileEstablishedIgnored) {
-    // Spec §4.9: the old DHT key from a new port is ignored once established; here a captured
+    // wire.md §4.9: the old DHT key from a new port is ignored once established; here a captured
     // handshake of A's is replayed from another port.
     Pair p(27);
     std::vector<std::uint8_t> a_handshake;
@@ -862,7 +862,7 @@ TEST(StatusMachineRejects, CookieResponseWithWrongEchoId) {
 TEST(StatusMachineRejects, NotConfirmedFollowsNewSessionButNotAReplayedOldOne) {
     // In NotConfirmed a fresh handshake of the same peer (a new connection object on its side)
     // re-keys the session; replaying the earlier handshake afterwards must not switch back
-    // (spec §8 items 4 and 5).
+    // (wire.md §8 items 4 and 5).
     FakeFixture f(41);
     const auto id = f.b_connects_to_fake();
     const auto c1 = f.cookie_for(f.fake, f.fnode, f.kF);

@@ -1,4 +1,4 @@
-// Cookies (spec §2.1): issue/open with an 8-second jar, both sides of the validity boundary,
+// Cookies (wire.md §2.1): issue/open with an 8-second jar, both sides of the validity boundary,
 // future-dated cookies, tampering, foreign jars and key rotation.
 #include "core/cookie.hpp"
 

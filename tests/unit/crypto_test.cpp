@@ -1,4 +1,4 @@
-// Crypto primitives (spec §0, §5, §9): the tag-first Box vector, precomputed keys, seal/open
+// Crypto primitives (wire.md §0, §5, §9): the tag-first Box vector, precomputed keys, seal/open
 // refusals, 192-bit big-endian nonce arithmetic, SHA-512, key types, hex and the RNGs.
 #include "core/crypto/crypto.hpp"
 
@@ -43,7 +43,7 @@ bool all_zero(std::span<const std::uint8_t> b) {
     return std::all_of(b.begin(), b.end(), [](std::uint8_t x) { return x == 0; });
 }
 
-// --- spec §9.1: libsodium's crypto_box vector (as used by c-toxcore's crypto_test.c) ----------
+// --- wire.md §9.1: libsodium's crypto_box vector (as used by c-toxcore's crypto_test.c) ----------
 
 constexpr std::string_view kAliceSk =
     "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
@@ -208,7 +208,7 @@ TEST(Box, PrecomputeRejectsLowOrderPoint) {
     EXPECT_TRUE(all_zero(k.bytes())) << "a failed precompute must leave the key zero";
 }
 
-// --- spec §9.2: nonce arithmetic ---------------------------------------------------------------
+// --- wire.md §9.2: nonce arithmetic ---------------------------------------------------------------
 
 /// Independent reference: the nonce as three big-endian 64-bit limbs, add with carry, wrapping.
 Nonce reference_add(const Nonce& n, std::uint64_t v) {

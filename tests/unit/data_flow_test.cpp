@@ -146,7 +146,7 @@ class Sim {
                 try_send(e.at, e.flow);
                 break;
             case Kind::kKeepAlive:
-                // Both sides send a REQUEST at least once a second (spec §6.6): the receiver's
+                // Both sides send a REQUEST at least once a second (wire.md §6.6): the receiver's
                 // carries its holes, the sender's carries num = its send end.
                 send_feedback(e.at, e.flow);
                 schedule(

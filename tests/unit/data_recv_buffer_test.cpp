@@ -66,7 +66,7 @@ TEST(RecvBufferTest, OutOfOrderWaitsForTheGap) {
     EXPECT_TRUE(drain(r).empty()) << "10 is missing";
     EXPECT_EQ(r.end(), 15U);
     EXPECT_TRUE(r.extend_end(16));
-    // Spec §6.4 worked example 1.
+    // wire.md §6.4 worked example 1.
     EXPECT_EQ(request_of(r), (Bytes{0x01, 0x01, 0x02, 0x03}));
     EXPECT_EQ(r.accept(10, message_for(10)), AcceptResult::kAccepted);
     EXPECT_EQ(drain(r), (std::vector<PacketNumber>{10, 11}));

@@ -62,7 +62,7 @@ TEST(ReplayWindowTest, FarFutureJumpClearsOldState) {
     for (std::uint64_t c = 0; c < 200; ++c) {
         ASSERT_TRUE(w.check_and_set(c));
     }
-    // A jump like spec §5's +50000 (accepted by c-toxcore): everything before is too old.
+    // A jump like wire.md §5's +50000 (accepted by c-toxcore): everything before is too old.
     ASSERT_TRUE(w.check_and_set(50'199));
     EXPECT_EQ(w.check(199), Verdict::kTooOld);
     EXPECT_EQ(w.check(50'199 - 1), Verdict::kFresh);

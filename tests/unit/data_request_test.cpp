@@ -1,4 +1,4 @@
-// REQUEST encoding/decoding (spec §6.4): worked examples, round trips, c-toxcore loop model.
+// REQUEST encoding/decoding (wire.md §6.4): worked examples, round trips, c-toxcore loop model.
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -51,7 +51,7 @@ Decisions decode(const Bytes& message, PacketNumber base, PacketNumber limit) {
     return out;
 }
 
-// The decoding loop exactly as spec §6.4 writes it (c-toxcore's handle_request_packet form).
+// The decoding loop of wire.md §6.4 (c-toxcore's handle_request_packet form).
 // Returns nullopt when that loop would reject the packet.
 std::optional<Decisions> decode_reference(const Bytes& holes, PacketNumber start,
                                           PacketNumber end) {

@@ -1,4 +1,4 @@
-// Wire codecs (spec §2, §3): exact sizes, field offsets laid out by hand from the spec's byte
+// Wire codecs (wire.md §2, §3): exact sizes, field offsets laid out by hand from the spec's byte
 // tables, round trips, length and type rejection, the data-plaintext padding rule, data id
 // classification and the bounds-checked ByteReader/ByteWriter.
 #include <algorithm>
