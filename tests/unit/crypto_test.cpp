@@ -208,7 +208,8 @@ TEST(Box, PrecomputeRejectsLowOrderPoint) {
     EXPECT_TRUE(all_zero(k.bytes())) << "a failed precompute must leave the key zero";
 }
 
-// --- wire.md §9.2: nonce arithmetic ---------------------------------------------------------------
+// --- wire.md §9.2: nonce arithmetic
+// ---------------------------------------------------------------
 
 /// Independent reference: the nonce as three big-endian 64-bit limbs, add with carry, wrapping.
 Nonce reference_add(const Nonce& n, std::uint64_t v) {
