@@ -1,12 +1,12 @@
 // The endpoint's open-addressing address table against std::map: random binds, rebinds and
 // conditional erases (backward-shift deletion, including probe runs that wrap around the end
 // of the table), with few distinct addresses so runs collide and grow long.
+#include "core/address_table.hpp"
+
 #include <map>
 #include <random>
 
 #include <gtest/gtest.h>
-
-#include "core/address_table.hpp"
 
 namespace netcrypto {
 namespace {

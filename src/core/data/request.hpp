@@ -119,7 +119,8 @@ class RequestEncoder {
     std::span<std::uint8_t> out_;
     std::size_t cap_ = 0;
     std::size_t len_ = 0;
-    std::int64_t last_hole_ = -1;  // the last hole written (wire.md §6.4), relative to the receive start
+    std::int64_t last_hole_ =
+        -1;  // the last hole written (wire.md §6.4), relative to the receive start
 };
 
 /// Encodes a REQUEST message for a receive range of `count` numbers where `is_missing(i)`
