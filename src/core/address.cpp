@@ -85,8 +85,7 @@ std::optional<Ip6> parse_ipv6(std::string_view s) {
             auto& n = compressed ? n_tail : n_head;
             dst[n++] = static_cast<std::uint16_t>(((*v4)[0] << 8U) | (*v4)[1]);
             dst[n++] = static_cast<std::uint16_t>(((*v4)[2] << 8U) | (*v4)[3]);
-            pos = s.size();
-            break;
+            break;  // the embedded IPv4 address ends the text
         }
         // One group of 1-4 hex digits.
         if (groups >= 8) return std::nullopt;

@@ -43,7 +43,7 @@ Connection::Connection(Services& s, ConnectionId id, Instant now, Peer peer, Rou
                        const crypto::SharedKey& dht_shared)
     : id_(id),
       peer_(std::move(peer)),
-      route_(std::move(route)),
+      route_(route),
       state_(make_cookie_requesting(s, OurHalf::generate(s.rng), dht_shared)) {
     announce(s, Status::kCookieRequesting, CloseReason::kNone);
     send_temp(s, now);
@@ -54,7 +54,7 @@ Connection::Connection(Services& s, ConnectionId id, Instant now,
                        const crypto::SharedKey& long_term_shared)
     : id_(id),
       peer_{hs.peer_long_term_pk, hs.peer_dht_pk, long_term_shared},
-      route_(std::move(route)),
+      route_(route),
       state_(make_incoming(s, now, hs)) {
     announce(s, Status::kNotConfirmed, CloseReason::kNone);  // a new connection's first status
     send_temp(s, now);
@@ -183,7 +183,7 @@ void Connection::adopt(Services& s, Instant now, const handshake::HandshakeInfo&
                        std::optional<Route> new_route) {
     bool answer = false;  // send our (new) handshake at once
     if (new_route) {
-        route_ = std::move(*new_route);  // path B: the peer reached us from another address
+        route_ = *new_route;  // path B: the peer reached us from another address
         answer = true;
     }
     if (auto* cr = std::get_if<CookieRequesting>(&state_)) {
