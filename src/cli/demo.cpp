@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -79,171 +80,300 @@ void progress(std::uint64_t done, std::uint64_t total, double seconds, bool json
     std::cerr << fmt::format("\r[{}] {:5.1f}%  {:8.1f} MiB/s", bar, pct, mbps) << std::flush;
 }
 
-}  // namespace
-
-Outcome<void> run_demo(const DemoOptions& o) {
-    Reporter reporter(o.json);
-    SodiumRng rng;
-    const Instant t0 = runtime::monotonic_now();
-    EndpointConfig cfg_b;
-    cfg_b.accept_all = true;
-    Endpoint a(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0);
-    Endpoint b(KeyPair::generate(rng), KeyPair::generate(rng), rng, t0, cfg_b);
-
-    PayloadSource source(o.bytes);
-    crypto_generichash_state rx_hash{};
-    crypto_generichash_init(&rx_hash, nullptr, 0, 32);
-    std::uint64_t received = 0;
-
-    friends::FriendLayer fa(a, {});
-    friends::FriendCallbacks cb_b;
-    cb_b.on_stream = [&](ConnectionId, std::span<const std::uint8_t> bytes) {
-        crypto_generichash_update(&rx_hash, bytes.data(), bytes.size());
-        received += bytes.size();
+/// The demo: endpoint A streams o.bytes to endpoint B over loopback UDP. Phases in order;
+/// a failure (failure_) or a signal ends the run in any phase.
+class DemoSession {
+  public:
+    enum class Phase {
+        kHandshaking,  ///< A connects to B: wait until both sides are Established
+        kSending,      ///< A hands the payload to its friend layer
+        kBlocked,      ///< A's send queue is full: wait for kWritable or kAcked
+        kClosing,      ///< everything arrived: A closes, kClosed is expected now
     };
-    friends::FriendLayer fb(b, std::move(cb_b));
 
-    runtime::Loop loop;
+    explicit DemoSession(const DemoOptions& o);
+    DemoSession(const DemoSession&) = delete;
+    DemoSession& operator=(const DemoSession&) = delete;
+
+    Outcome<void> run();
+
+  private:
+    /// One endpoint with its friend layer.
+    struct Side {
+        Side(const char* side_name, Rng& rng, Instant now, EndpointConfig cfg,
+             friends::FriendCallbacks cb)
+            : name(side_name),
+              endpoint(KeyPair::generate(rng), KeyPair::generate(rng), rng, now, std::move(cfg)),
+              friends(endpoint, std::move(cb)) {}
+        const char* name;
+        Endpoint endpoint;
+        friends::FriendLayer friends;
+        bool established = false;  ///< reached Established (stays set)
+    };
+
+    /// What the summary reports.
+    struct Result {
+        double handshake_ms = 0;
+        double seconds = 0;
+        std::uint64_t retransmissions = 0;
+        std::uint64_t injected_drops = 0;
+        std::array<std::uint8_t, 32> sent_hash{};
+        std::array<std::uint8_t, 32> received_hash{};
+        bool match = false;
+    };
+
+    static EndpointConfig accept_all();
+    friends::FriendCallbacks receiver_callbacks();
+    Outcome<void> bind();
+    Outcome<void> handshake();
+    Outcome<void> transfer();
+    Outcome<void> send_chunks(Instant now);
+    Outcome<void> watch_progress(Instant now);
+    Outcome<void> interrupted_or_failed() const;
+    Result finish();
+    void print(const Result& r) const;
+    void report_drops() const;
+
+    // Events of either side.
+    void on_event(Side& side, const Event& e);
+    void on_status(Side& side, const StatusChanged& e);
+    void on_send_room();
+
+    crypto_generichash_state rx_hash_{};  // first: it is 64-byte aligned (so is source_)
+    PayloadSource source_;
+    const DemoOptions& o_;
+    Reporter reporter_;
+    SodiumRng rng_;
+    std::uint64_t received_ = 0;
+    Side a_;
+    Side b_;
+    runtime::Loop loop_;  // after the sides: it refers to their endpoints
+    Address addr_b_;
+    Phase phase_ = Phase::kHandshaking;
+    std::optional<Failure> failure_;
+    ConnectionId id_;
+    Instant start_;                        ///< connect() called
+    Instant established_;                  ///< both sides Established
+    std::span<const std::uint8_t> chunk_;  ///< payload not yet accepted by A
+    Instant last_progress_;                ///< when received_ last changed
+    Instant last_bar_;                     ///< when the progress bar was last drawn
+    std::uint64_t last_received_ = 0;
+};
+
+DemoSession::DemoSession(const DemoOptions& o)
+    : source_(o.bytes),
+      o_(o),
+      reporter_(o.json),
+      a_("A", rng_, runtime::monotonic_now(), EndpointConfig{}, {}),
+      b_("B", rng_, runtime::monotonic_now(), accept_all(), receiver_callbacks()) {
+    crypto_generichash_init(&rx_hash_, nullptr, 0, 32);
+}
+
+EndpointConfig DemoSession::accept_all() {
+    EndpointConfig cfg;
+    cfg.accept_all = true;
+    return cfg;
+}
+
+friends::FriendCallbacks DemoSession::receiver_callbacks() {
+    friends::FriendCallbacks cb;
+    cb.on_stream = [this](ConnectionId, std::span<const std::uint8_t> bytes) {
+        crypto_generichash_update(&rx_hash_, bytes.data(), bytes.size());
+        received_ += bytes.size();
+    };
+    return cb;
+}
+
+Outcome<void> DemoSession::run() {
+    if (auto r = bind(); !r) return r;
+    if (auto r = handshake(); !r) return r;
+    if (auto r = transfer(); !r) return r;
+    const Result r = finish();
+    print(r);
+    report_drops();
+    if (!r.match) return fail("received data does not match what was sent (hash mismatch)");
+    return {};
+}
+
+Outcome<void> DemoSession::bind() {
     runtime::BindOptions bo;
-    bo.drop_probability = o.loss_percent / 100.0;
-    bool a_up = false;
-    bool b_up = false;
-    std::optional<Failure> failure;
-    bool closing = false;
-    std::function<void()> writable_hook;
-    auto watch = [&](const char* side, friends::FriendLayer& fl, bool& up) {
-        return [&, side](const Event& e) {
-            if (const auto* s = e.get_if<StatusChanged>()) {
-                reporter.status(*s, side);
-                if (s->to == Status::kEstablished) up = true;
-                if (s->to == Status::kClosed && !closing) {
-                    failure = Failure{fmt::format("side {} closed: {} while {}", side,
-                                                  to_string(s->reason), to_string(s->from))};
-                }
-            }
-            // The friend layer paces the stream by acknowledgements: retry on either event.
-            if ((e.is<Writable>() || e.is<Acked>()) && writable_hook) {
-                writable_hook();
-            }
-            fl.on_event(runtime::monotonic_now(), e);
-        };
-    };
+    bo.drop_probability = o_.loss_percent / 100.0;
     const auto loopback = Address::ipv4(127, 0, 0, 1, 0);
-    auto addr_a = loop.attach(a, loopback, watch("A", fa, a_up), bo);
+    auto addr_a = loop_.attach(
+        a_.endpoint, loopback, [this](const Event& e) { on_event(a_, e); }, bo);
     if (!addr_a) return fail(addr_a.error());
-    auto addr_b = loop.attach(b, loopback, watch("B", fb, b_up), bo);
+    auto addr_b = loop_.attach(
+        b_.endpoint, loopback, [this](const Event& e) { on_event(b_, e); }, bo);
     if (!addr_b) return fail(addr_b.error());
-    if (auto sig = loop.handle_signals([](int) {}); !sig) return fail(sig.error());
-    reporter.ready(a.public_key(), a.dht_public_key(), *addr_a);
-    reporter.ready(b.public_key(), b.dht_public_key(), *addr_b);
+    if (auto sig = loop_.handle_signals([](int) {}); !sig) return fail(sig.error());
+    addr_b_ = *addr_b;
+    reporter_.ready(a_.endpoint.public_key(), a_.endpoint.dht_public_key(), *addr_a);
+    reporter_.ready(b_.endpoint.public_key(), b_.endpoint.dht_public_key(), *addr_b);
+    return {};
+}
 
-    const Instant start = runtime::monotonic_now();
-    auto id = a.connect(start, b.public_key(), b.dht_public_key(), *addr_b);
+Outcome<void> DemoSession::handshake() {
+    start_ = runtime::monotonic_now();
+    auto id = a_.endpoint.connect(start_, b_.endpoint.public_key(), b_.endpoint.dht_public_key(),
+                                  addr_b_);
     if (!id) return fail(fmt::format("connect failed: {}", to_string(id.error())));
-    while (!(a_up && b_up) && !failure && !loop.stopped()) {
-        loop.run_once(std::chrono::milliseconds{100});
-        if (runtime::monotonic_now() - start > std::chrono::seconds{20}) {
+    id_ = *id;
+    while (!(a_.established && b_.established) && !failure_ && !loop_.stopped()) {
+        loop_.run_once(std::chrono::milliseconds{100});
+        if (runtime::monotonic_now() - start_ > std::chrono::seconds{20}) {
             return fail("handshake did not complete within 20 s");
         }
     }
-    if (failure) return tl::unexpected(*failure);
-    if (loop.stopped()) return fail("interrupted");
-    const Instant established = runtime::monotonic_now();
-    const double handshake_ms =
-        std::chrono::duration<double, std::milli>(established - start).count();
+    if (auto r = interrupted_or_failed(); !r) return r;
+    established_ = runtime::monotonic_now();
+    phase_ = Phase::kSending;
+    return {};
+}
 
-    std::span<const std::uint8_t> chunk = source.next();
-    Instant last_progress = established;
-    Instant last_bar = established;
-    std::uint64_t last_received = 0;
-    bool blocked = false;  // the send buffer is full: wait for kWritable instead of spinning
-    writable_hook = [&] { blocked = false; };
-    while (received < o.bytes && !failure && !loop.stopped()) {
+Outcome<void> DemoSession::transfer() {
+    chunk_ = source_.next();
+    last_progress_ = established_;
+    last_bar_ = established_;
+    while (received_ < o_.bytes && !failure_ && !loop_.stopped()) {
         const Instant now = runtime::monotonic_now();
-        while (!chunk.empty() && !blocked) {
-            auto n = fa.send_stream(now, *id, chunk);
-            if (!n) return fail(fmt::format("send failed: {}", to_string(n.error())));
-            if (*n == 0) {
-                blocked = true;
-                break;
-            }
-            chunk = chunk.subspan(*n);
-            if (chunk.empty()) chunk = source.next();
-        }
-        for (auto* fl : {&fa, &fb}) {
+        if (auto r = send_chunks(now); !r) return r;
+        for (auto* fl : {&a_.friends, &b_.friends}) {
             if (auto t = fl->next_timeout(); t && *t <= now) fl->on_timeout(now);
         }
-        loop.run_once(chunk.empty() || blocked ? std::chrono::milliseconds{50} : Duration::zero());
-        if (received != last_received) {
-            last_received = received;
-            last_progress = now;
-        } else if (now - last_progress > std::chrono::seconds{30}) {
-            return fail(fmt::format("transfer stalled at {} of {} bytes", received, o.bytes));
-        }
-        if (now - last_bar > std::chrono::milliseconds{200}) {
-            last_bar = now;
-            progress(received, o.bytes, std::chrono::duration<double>(now - established).count(),
-                     o.json);
-        }
+        const bool idle = chunk_.empty() || phase_ == Phase::kBlocked;
+        loop_.run_once(idle ? std::chrono::milliseconds{50} : Duration::zero());
+        if (auto r = watch_progress(now); !r) return r;
     }
-    if (failure) return tl::unexpected(*failure);
-    if (loop.stopped()) return fail("interrupted");
+    return interrupted_or_failed();
+}
+
+/// Hands payload to A until it is all queued or A's queue is full (then kBlocked).
+Outcome<void> DemoSession::send_chunks(Instant now) {
+    while (!chunk_.empty() && phase_ == Phase::kSending) {
+        auto n = a_.friends.send_stream(now, id_, chunk_);
+        if (!n) return fail(fmt::format("send failed: {}", to_string(n.error())));
+        if (*n == 0) {
+            phase_ = Phase::kBlocked;
+            break;
+        }
+        chunk_ = chunk_.subspan(*n);
+        if (chunk_.empty()) chunk_ = source_.next();
+    }
+    return {};
+}
+
+/// Fails after 30 s without progress; draws the progress bar every 200 ms.
+Outcome<void> DemoSession::watch_progress(Instant now) {
+    if (received_ != last_received_) {
+        last_received_ = received_;
+        last_progress_ = now;
+    } else if (now - last_progress_ > std::chrono::seconds{30}) {
+        return fail(fmt::format("transfer stalled at {} of {} bytes", received_, o_.bytes));
+    }
+    if (now - last_bar_ > std::chrono::milliseconds{200}) {
+        last_bar_ = now;
+        progress(received_, o_.bytes, std::chrono::duration<double>(now - established_).count(),
+                 o_.json);
+    }
+    return {};
+}
+
+Outcome<void> DemoSession::interrupted_or_failed() const {
+    if (failure_) return tl::unexpected(*failure_);
+    if (loop_.stopped()) return fail("interrupted");
+    return {};
+}
+
+/// The last progress line, the statistics of the live connection, then A closes and B gets
+/// up to 200 ms to see it.
+DemoSession::Result DemoSession::finish() {
     const Instant done = runtime::monotonic_now();
-    const double seconds = std::chrono::duration<double>(done - established).count();
-    progress(received, o.bytes, seconds, o.json);
-    if (!o.json) std::cerr << "\n";
-
-    std::uint64_t retransmissions = 0;
-    if (auto info = a.info(*id)) retransmissions = info->stats.retransmissions;
-    closing = true;
-    (void)a.close(done, *id);
-    loop.flush();
-    for (int i = 0; i < 20 && b.connections().size() > 0; ++i) {
-        loop.run_once(std::chrono::milliseconds{10});
+    Result r;
+    r.handshake_ms = std::chrono::duration<double, std::milli>(established_ - start_).count();
+    r.seconds = std::chrono::duration<double>(done - established_).count();
+    progress(received_, o_.bytes, r.seconds, o_.json);
+    if (!o_.json) std::cerr << "\n";
+    if (auto info = a_.endpoint.info(id_)) r.retransmissions = info->stats.retransmissions;
+    phase_ = Phase::kClosing;
+    (void)a_.endpoint.close(done, id_);
+    loop_.flush();
+    for (int i = 0; i < 20 && b_.endpoint.connections().size() > 0; ++i) {
+        loop_.run_once(std::chrono::milliseconds{10});
     }
+    r.sent_hash = source_.digest();
+    crypto_generichash_final(&rx_hash_, r.received_hash.data(), r.received_hash.size());
+    r.match = sodium_memcmp(r.sent_hash.data(), r.received_hash.data(), r.sent_hash.size()) == 0;
+    r.injected_drops =
+        loop_.stats(a_.endpoint).injected_drops + loop_.stats(b_.endpoint).injected_drops;
+    return r;
+}
 
-    const auto tx = source.digest();
-    std::array<std::uint8_t, 32> rx{};
-    crypto_generichash_final(&rx_hash, rx.data(), rx.size());
-    const bool match = sodium_memcmp(tx.data(), rx.data(), tx.size()) == 0;
-    const auto sa = loop.stats(a);
-    const auto sb = loop.stats(b);
-    const double mib_s = static_cast<double>(received) / seconds / (1 << 20);
-
-    if (o.json) {
+void DemoSession::print(const Result& r) const {
+    const double mib_s = static_cast<double>(received_) / r.seconds / (1 << 20);
+    if (o_.json) {
         nlohmann::json j{{"event", "result"},
-                         {"bytes", received},
-                         {"handshake_ms", handshake_ms},
-                         {"seconds", seconds},
+                         {"bytes", received_},
+                         {"handshake_ms", r.handshake_ms},
+                         {"seconds", r.seconds},
                          {"mib_per_s", mib_s},
-                         {"retransmissions", retransmissions},
-                         {"injected_drops", sa.injected_drops + sb.injected_drops},
-                         {"blake2b_sent", hex(tx)},
-                         {"blake2b_received", hex(rx)},
-                         {"hash_match", match}};
+                         {"retransmissions", r.retransmissions},
+                         {"injected_drops", r.injected_drops},
+                         {"blake2b_sent", hex(r.sent_hash)},
+                         {"blake2b_received", hex(r.received_hash)},
+                         {"hash_match", r.match}};
         std::cout << j.dump() << std::endl;
-    } else {
-        std::cout << fmt::format("handshake:       {:.3f} ms (connect → both Established)\n",
-                                 handshake_ms);
-        std::cout << fmt::format(
-            "transferred:     {} bytes in {:.3f} s = {:.1f} MiB/s ({:.0f} Mbit/s)\n", received,
-            seconds, mib_s, mib_s * 8 * 1.048576);
-        std::cout << fmt::format("retransmissions: {} (datagrams dropped on purpose: {})\n",
-                                 retransmissions, sa.injected_drops + sb.injected_drops);
-        std::cout << fmt::format("blake2b sent:     {}\nblake2b received: {}\n", hex(tx), hex(rx));
-        std::cout << (match ? "hash match: OK\n" : "hash match: MISMATCH\n");
+        return;
     }
-    for (auto [side, ep] : {std::pair{"A", &a}, std::pair{"B", &b}}) {
+    std::cout << fmt::format("handshake:       {:.3f} ms (connect → both Established)\n",
+                             r.handshake_ms);
+    std::cout << fmt::format(
+        "transferred:     {} bytes in {:.3f} s = {:.1f} MiB/s ({:.0f} Mbit/s)\n", received_,
+        r.seconds, mib_s, mib_s * 8 * 1.048576);
+    std::cout << fmt::format("retransmissions: {} (datagrams dropped on purpose: {})\n",
+                             r.retransmissions, r.injected_drops);
+    std::cout << fmt::format("blake2b sent:     {}\nblake2b received: {}\n", hex(r.sent_hash),
+                             hex(r.received_hash));
+    std::cout << (r.match ? "hash match: OK\n" : "hash match: MISMATCH\n");
+}
+
+void DemoSession::report_drops() const {
+    for (const Side* side : {&a_, &b_}) {
         std::string drops;
         for (std::size_t r = 0; r < kDropReasonCount; ++r) {
-            if (ep->stats().dropped[r] == 0) continue;
+            if (side->endpoint.stats().dropped[r] == 0) continue;
             drops += fmt::format(" {}={}", to_string(static_cast<DropReason>(r)),
-                                 ep->stats().dropped[r]);
+                                 side->endpoint.stats().dropped[r]);
         }
-        if (!drops.empty()) reporter.note(fmt::format("drops_{}", side), drops);
+        if (!drops.empty()) reporter_.note(fmt::format("drops_{}", side->name), drops);
     }
-    if (!match) return fail("received data does not match what was sent (hash mismatch)");
-    return {};
+}
+
+/// The one place that reads the fields of an event.
+void DemoSession::on_event(Side& side, const Event& e) {
+    if (const auto* s = e.get_if<StatusChanged>()) on_status(side, *s);
+    // The friend layer paces the stream by acknowledgements: retry on either event.
+    if (e.is<Writable>() || e.is<Acked>()) on_send_room();
+    side.friends.on_event(runtime::monotonic_now(), e);
+}
+
+void DemoSession::on_status(Side& side, const StatusChanged& e) {
+    reporter_.status(e, side.name);
+    if (e.to == Status::kEstablished) side.established = true;
+    if (e.to == Status::kClosed && phase_ != Phase::kClosing) {
+        failure_ = Failure{fmt::format("side {} closed: {} while {}", side.name,
+                                       to_string(e.reason), to_string(e.from))};
+    }
+}
+
+void DemoSession::on_send_room() {
+    if (phase_ == Phase::kBlocked) phase_ = Phase::kSending;
+}
+
+}  // namespace
+
+Outcome<void> run_demo(const DemoOptions& o) {
+    DemoSession session(o);
+    return session.run();
 }
 
 }  // namespace netcrypto::cli

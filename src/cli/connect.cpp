@@ -1,0 +1,331 @@
+// connect and chat: one outgoing connection. stdin goes to the peer (connect: as a stream;
+// chat: one text message per line), what the peer sends goes to stdout.
+#include <cerrno>
+#include <chrono>
+#include <fcntl.h>
+#include <memory>
+#include <optional>
+#include <string>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include <netcrypto/friend.hpp>
+#include <netcrypto/runtime.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/node.hpp"
+
+namespace netcrypto::cli {
+
+namespace {
+
+/// Where to connect: --to, --peer and --peer-dht, parsed.
+struct Target {
+    Address address;
+    PublicKey peer;
+    PublicKey peer_dht;
+};
+
+Outcome<Target> parse_target(const ConnectOptions& o) {
+    auto to = parse_address(o.to, "--to");
+    if (!to) return tl::unexpected(to.error());
+    auto peer = parse_public_key(o.peer, "--peer");
+    if (!peer) return tl::unexpected(peer.error());
+    auto peer_dht = parse_public_key(o.peer_dht, "--peer-dht");
+    if (!peer_dht) return tl::unexpected(peer_dht.error());
+    return Target{*to, *peer, *peer_dht};
+}
+
+/// One connect or chat run. The phases follow each other in the order listed; a failure
+/// (failure_) ends the run in any phase.
+class ConnectSession {
+  public:
+    enum class Phase {
+        kConnecting,         ///< the handshake is under way (--timeout counts)
+        kStreaming,          ///< established: stdin is read and sent
+        kBlocked,            ///< the send queue is full: wait for kWritable or kAcked
+        kDraining,           ///< stdin ended: wait until the peer acknowledged everything
+        kAnnouncingOffline,  ///< OFFLINE sent: wait for its acknowledgement (at most 5 s)
+        kClosing,            ///< we closed the connection (KILL); its kClosed event is ours
+        kPeerLeft,           ///< the peer closed after our OFFLINE: a clean end
+    };
+
+    ConnectSession(const ConnectOptions& o, bool chat) : o_(o), chat_(chat) {}
+    ConnectSession(const ConnectSession&) = delete;
+    ConnectSession& operator=(const ConnectSession&) = delete;
+
+    Outcome<void> run(const Target& target);
+
+  private:
+    static constexpr Duration kOfflineWait = std::chrono::seconds{5};
+    static constexpr std::size_t kReadSize = std::size_t{256} * 1024;
+
+    friends::FriendCallbacks callbacks();
+    void print_message(bool action, std::string_view text);
+    [[nodiscard]] bool running() const;
+    void iterate();
+    Outcome<void> finish();
+
+    // Events of our connection.
+    void on_event(const Event& e);
+    void on_established(Instant now);
+    void on_send_room(Instant now);
+    void on_closed(CloseReason reason, Status last);
+
+    // Phase steps of the main loop.
+    void give_up();
+    bool announce_offline(Instant now);
+    void close(Instant now);
+
+    // stdin to the peer.
+    void start_stdin();
+    void read_stdin(Instant now);
+    void send_pending(Instant now);
+    bool send_pending_stream(Instant now);
+    bool send_pending_lines(Instant now);
+    bool send_line(Instant now, std::string_view line);
+
+    const ConnectOptions& o_;
+    const bool chat_;
+    Phase phase_ = Phase::kConnecting;
+    std::optional<Failure> failure_;
+    StdoutSink out_;
+    std::unique_ptr<Node> node_;
+    ConnectionId id_;
+    Instant started_;
+    Instant give_up_at_ = Instant::max();
+    Instant offline_deadline_ = Instant::max();
+    // stdin: polled when it is a pipe/terminal/socket; read directly when it is a file.
+    int stdin_flags_ = 0;
+    bool stdin_polled_ = false;
+    std::vector<std::uint8_t> pending_;  ///< read from stdin, not yet accepted by the endpoint
+    std::size_t pending_off_ = 0;
+    std::string line_buf_;  ///< chat: stdin text not yet sent as a message
+};
+
+Outcome<void> ConnectSession::run(const Target& target) {
+    auto node = make_node(o_, EndpointConfig{}, callbacks());
+    if (!node) return tl::unexpected(node.error());
+    node_ = std::move(*node);
+    started_ = runtime::monotonic_now();
+    auto id = node_->endpoint->connect(started_, target.peer, target.peer_dht, target.address);
+    if (!id) return fail(fmt::format("cannot connect: {}", to_string(id.error())));
+    id_ = *id;
+    stdin_flags_ = ::fcntl(STDIN_FILENO, F_GETFL);
+    node_->on_event = [this](const Event& e) { on_event(e); };
+    if (o_.timeout > 0) {
+        give_up_at_ = started_ + std::chrono::duration_cast<Duration>(
+                                     std::chrono::duration<double>(o_.timeout));
+    }
+    while (running()) iterate();
+    return finish();
+}
+
+friends::FriendCallbacks ConnectSession::callbacks() {
+    friends::FriendCallbacks cb;
+    cb.on_stream = [this](ConnectionId, std::span<const std::uint8_t> bytes) {
+        if (!chat_) out_.write(bytes);
+    };
+    cb.on_message = [this](ConnectionId, bool action, std::string_view text) {
+        print_message(action, text);
+    };
+    return cb;
+}
+
+void ConnectSession::print_message(bool action, std::string_view text) {
+    std::string line = action ? "* " : "";
+    line.append(text);
+    line.push_back('\n');
+    out_.write(line);
+}
+
+bool ConnectSession::running() const {
+    return !failure_ && phase_ < Phase::kClosing && !node_->loop.stopped() && out_.ok();
+}
+
+/// One turn of the main loop: the checks of the current phase, then one loop step.
+void ConnectSession::iterate() {
+    const Instant now = runtime::monotonic_now();
+    if (phase_ == Phase::kConnecting && now >= give_up_at_) {
+        give_up();
+        return;
+    }
+    if (phase_ == Phase::kStreaming && !stdin_polled_) read_stdin(now);
+    if (phase_ == Phase::kDraining && node_->friends->all_acked(id_) && announce_offline(now)) {
+        return;
+    }
+    if (phase_ == Phase::kAnnouncingOffline &&
+        (now >= offline_deadline_ || node_->friends->all_acked(id_))) {
+        close(now);
+        return;
+    }
+    const bool busy = phase_ == Phase::kStreaming && !stdin_polled_;
+    node_->step(busy ? Duration::zero() : std::chrono::milliseconds{200});
+}
+
+Outcome<void> ConnectSession::finish() {
+    ::fcntl(STDIN_FILENO, F_SETFL, stdin_flags_);
+    if (node_->loop.stopped() && phase_ != Phase::kClosing) {
+        // SIGINT/SIGTERM: an ordinary end.
+        (void)node_->endpoint->close(runtime::monotonic_now(), id_);
+        node_->loop.flush();
+        return {};
+    }
+    if (failure_) return tl::unexpected(*failure_);
+    if (!out_.ok()) return fail("cannot write to stdout (closed pipe?)");
+    return {};
+}
+
+/// The one place that reads the fields of an event.
+void ConnectSession::on_event(const Event& e) {
+    if (e.connection() != id_) return;
+    const Instant now = runtime::monotonic_now();
+    const auto* s = e.get_if<StatusChanged>();
+    if (s != nullptr && s->to == Status::kEstablished) on_established(now);
+    // send_stream stops at a full buffer (Writable) or a full queue budget (Acked).
+    if (e.is<Writable>() || e.is<Acked>()) on_send_room(now);
+    if (s != nullptr && s->to == Status::kClosed) on_closed(s->reason, s->from);
+}
+
+void ConnectSession::on_established(Instant now) {
+    if (phase_ != Phase::kConnecting) return;
+    phase_ = Phase::kStreaming;
+    node_->reporter.note(
+        "handshake_ms",
+        fmt::format("{:.3f}", std::chrono::duration<double, std::milli>(now - started_).count()));
+    start_stdin();
+}
+
+void ConnectSession::on_send_room(Instant now) {
+    if (phase_ != Phase::kBlocked) return;
+    phase_ = Phase::kStreaming;
+    send_pending(now);
+}
+
+void ConnectSession::on_closed(CloseReason reason, Status last) {
+    if (phase_ == Phase::kClosing) return;
+    if (phase_ == Phase::kAnnouncingOffline && reason == CloseReason::kKilledByPeer) {
+        phase_ = Phase::kPeerLeft;  // all our data was acknowledged before OFFLINE went out
+        return;
+    }
+    if (reason == CloseReason::kTimedOut) {
+        failure_ =
+            Failure{fmt::format("peer {} did not answer: timed out in {}", o_.to, to_string(last))};
+        return;
+    }
+    failure_ = Failure{fmt::format("connection to {} closed: {} while {}", o_.to, to_string(reason),
+                                   to_string(last))};
+}
+
+void ConnectSession::give_up() {
+    auto info = node_->endpoint->info(id_);
+    failure_ = Failure{fmt::format("peer {} did not answer within {} s (status {})", o_.to,
+                                   o_.timeout, info ? to_string(info->status) : "Closed")};
+}
+
+/// Everything arrived: say OFFLINE (reliable, unlike the KILL after it) and wait for its
+/// acknowledgement (at most kOfflineWait). False if OFFLINE could not be queued.
+bool ConnectSession::announce_offline(Instant now) {
+    phase_ = Phase::kAnnouncingOffline;
+    offline_deadline_ = now + kOfflineWait;
+    return node_->friends->send_offline(now, id_).has_value();
+}
+
+void ConnectSession::close(Instant now) {
+    phase_ = Phase::kClosing;
+    (void)node_->endpoint->close(now, id_);
+    node_->loop.flush();
+}
+
+void ConnectSession::start_stdin() {
+    ::fcntl(STDIN_FILENO, F_SETFL, stdin_flags_ | O_NONBLOCK);
+    stdin_polled_ = node_->loop
+                        .watch(STDIN_FILENO, EPOLLIN,
+                               [this](std::uint32_t) { read_stdin(runtime::monotonic_now()); })
+                        .has_value();
+}
+
+void ConnectSession::read_stdin(Instant now) {
+    if (phase_ != Phase::kStreaming || !pending_.empty()) return;
+    pending_.resize(kReadSize);
+    const ssize_t r = ::read(STDIN_FILENO, pending_.data(), pending_.size());
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+        pending_.clear();
+        return;
+    }
+    if (r <= 0) {
+        pending_.clear();
+        phase_ = Phase::kDraining;
+        if (chat_) send_pending(now);  // the last line may lack its newline
+        return;
+    }
+    pending_.resize(static_cast<std::size_t>(r));
+    send_pending(now);
+}
+
+/// Hands what stdin gave to the friend layer; stops in kBlocked when the queue is full.
+void ConnectSession::send_pending(Instant now) {
+    if (!(chat_ ? send_pending_lines(now) : send_pending_stream(now))) return;
+    pending_.clear();
+    pending_off_ = 0;
+}
+
+bool ConnectSession::send_pending_stream(Instant now) {
+    while (pending_off_ < pending_.size()) {
+        const auto rest = std::span<const std::uint8_t>(pending_).subspan(pending_off_);
+        auto r = node_->friends->send_stream(now, id_, rest);
+        if (!r) {
+            failure_ = Failure{fmt::format("send failed: {}", to_string(r.error()))};
+            return false;
+        }
+        pending_off_ += *r;
+        if (*r == 0) {
+            phase_ = Phase::kBlocked;
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Chat: one message per complete line (and the unterminated rest once stdin ended).
+bool ConnectSession::send_pending_lines(Instant now) {
+    line_buf_.append(reinterpret_cast<const char*>(pending_.data()) + pending_off_,
+                     pending_.size() - pending_off_);
+    pending_off_ = pending_.size();
+    const bool stdin_ended = phase_ >= Phase::kDraining;
+    std::size_t nl = 0;
+    while ((nl = line_buf_.find('\n')) != std::string::npos ||
+           (stdin_ended && !line_buf_.empty())) {
+        const std::size_t len = nl == std::string::npos ? line_buf_.size() : nl;
+        const std::string line = line_buf_.substr(0, len);
+        line_buf_.erase(0, nl == std::string::npos ? len : nl + 1);
+        if (!send_line(now, line)) return false;
+    }
+    return true;
+}
+
+/// One line as text messages of at most kStreamChunk bytes each.
+bool ConnectSession::send_line(Instant now, std::string_view line) {
+    for (std::size_t off = 0; off < line.size(); off += friends::kStreamChunk) {
+        auto part = line.substr(off, friends::kStreamChunk);
+        if (auto r = node_->friends->send_message(now, id_, part); !r) {
+            failure_ = Failure{fmt::format("cannot send message: {}", to_string(r.error()))};
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
+    auto target = parse_target(o);
+    if (!target) return tl::unexpected(target.error());
+    ConnectSession session(o, chat);
+    return session.run(*target);
+}
+
+}  // namespace netcrypto::cli

@@ -1,0 +1,81 @@
+#include "cli/node.hpp"
+
+#include <cerrno>
+#include <sys/select.h>
+#include <unistd.h>
+
+namespace netcrypto::cli {
+
+namespace {
+
+/// Writes everything to a descriptor (blocking); false on error (e.g. a closed pipe).
+bool write_all(int fd, std::span<const std::uint8_t> data) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // stdout is non-blocking (shared file description): wait until it drains.
+            fd_set set;
+            FD_ZERO(&set);
+            FD_SET(fd, &set);
+            ::select(fd + 1, nullptr, &set, nullptr, nullptr);
+            continue;
+        }
+        if (n <= 0) return false;
+        data = data.subspan(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+}  // namespace
+
+void StdoutSink::write(std::span<const std::uint8_t> data) {
+    if (ok_ && !write_all(STDOUT_FILENO, data)) ok_ = false;
+}
+
+void StdoutSink::write(std::string_view text) {
+    write(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
+                                        text.size()));
+}
+
+Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cfg,
+                                         friends::FriendCallbacks callbacks) {
+    auto node = std::make_unique<Node>(o.json);
+    auto secret = load_secret_key(o.key_file);
+    if (!secret) return tl::unexpected(secret.error());
+    KeyPair dht = KeyPair::generate(node->rng);
+    if (!o.dht_key_file.empty()) {
+        auto dht_secret = load_secret_key(o.dht_key_file);
+        if (!dht_secret) return tl::unexpected(dht_secret.error());
+        dht = KeyPair::from_secret(*dht_secret);
+    }
+    auto bind = parse_address(o.bind, "--bind");
+    if (!bind) return tl::unexpected(bind.error());
+    node->endpoint =
+        std::make_unique<Endpoint>(KeyPair::from_secret(*secret), std::move(dht), node->rng,
+                                   runtime::monotonic_now(), std::move(cfg));
+    node->friends = std::make_unique<friends::FriendLayer>(*node->endpoint, std::move(callbacks));
+    Node* raw = node.get();
+    runtime::BindOptions bo;
+    bo.drop_probability = o.loss_percent / 100.0;
+    auto local = node->loop.attach(
+        *node->endpoint, *bind,
+        [raw](const Event& e) {
+            if (const auto* s = e.get_if<StatusChanged>()) raw->reporter.status(*s);
+            if (raw->on_event) raw->on_event(e);
+            raw->friends->on_event(runtime::monotonic_now(), e);
+        },
+        bo);
+    if (!local) return fail(local.error());
+    node->local = *local;
+    auto sig = node->loop.handle_signals([raw](int) {
+        const Instant now = runtime::monotonic_now();
+        for (auto id : raw->endpoint->connections()) (void)raw->endpoint->close(now, id);
+    });
+    if (!sig) return fail(sig.error());
+    node->reporter.ready(node->endpoint->public_key(), node->endpoint->dht_public_key(),
+                         node->local);
+    return node;
+}
+
+}  // namespace netcrypto::cli

@@ -1,0 +1,60 @@
+// The running endpoint shared by listen, connect and chat (event loop, friend layer, reporter,
+// signal handling), and stdout for the data a peer sends.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include <netcrypto/friend.hpp>
+#include <netcrypto/random.hpp>
+#include <netcrypto/runtime.hpp>
+
+#include "cli/commands.hpp"
+
+namespace netcrypto::cli {
+
+/// stdout for received data (blocking writes). After the first failed write (e.g. a closed
+/// pipe) it drops everything and ok() stays false.
+class StdoutSink {
+  public:
+    void write(std::span<const std::uint8_t> data);
+    void write(std::string_view text);
+    [[nodiscard]] bool ok() const { return ok_; }
+
+  private:
+    bool ok_ = true;
+};
+
+/// One running endpoint with its loop, friend layer and reporter.
+struct Node {
+    explicit Node(bool json) : reporter(json) {}
+    Reporter reporter;
+    SodiumRng rng;
+    std::unique_ptr<Endpoint> endpoint;
+    runtime::Loop loop;
+    std::unique_ptr<friends::FriendLayer> friends;
+    Address local;
+    std::function<void(const Event&)> on_event;  ///< command-specific handling
+
+    /// Runs the loop once, including the friend layer's timers.
+    void step(Duration max_wait) {
+        const Instant now = runtime::monotonic_now();
+        if (auto t = friends->next_timeout()) {
+            if (*t <= now) friends->on_timeout(now);
+            if (auto t2 = friends->next_timeout()) max_wait = std::min(max_wait, *t2 - now);
+        }
+        loop.run_once(std::max(max_wait, Duration::zero()));
+    }
+};
+
+/// Loads the keys, binds the socket, closes every connection on SIGINT/SIGTERM and reports
+/// "ready". Status events are reported; each event then goes to Node::on_event and to the
+/// friend layer.
+Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cfg,
+                                         friends::FriendCallbacks callbacks);
+
+}  // namespace netcrypto::cli
