@@ -90,7 +90,7 @@ BENCHMARK(BM_RawSecretbox1373);
 // One cookie issued (random nonce, seal of 72 bytes) and opened (open, time checks).
 void BM_CookieIssueOpen(benchmark::State& state) {
     SeededRng rng(2);
-    const CookieJar jar(rng, std::chrono::seconds(8));
+    const core::CookieJar jar(rng, std::chrono::seconds(8));
     PublicKey long_term_pk;
     PublicKey dht_pk;
     rng.fill(long_term_pk.bytes);

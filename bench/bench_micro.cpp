@@ -25,8 +25,8 @@ void BM_HandshakeCreateConsume(benchmark::State& state) {
     const KeyPair alice = KeyPair::generate(rng);
     const KeyPair bob = KeyPair::generate(rng);
     const KeyPair bob_dht = KeyPair::generate(rng);
-    CookieJar bob_jar(rng, std::chrono::seconds{8});
-    CookieJar alice_jar(rng, std::chrono::seconds{8});
+    core::CookieJar bob_jar(rng, std::chrono::seconds{8});
+    core::CookieJar alice_jar(rng, std::chrono::seconds{8});
     crypto::SharedKey shared;
     (void)shared.precompute(bob.public_key, alice.secret_key);
     const wire::Cookie bobs_cookie = bob_jar.issue(now, alice.public_key, bob_dht.public_key, rng);

@@ -1,6 +1,6 @@
-// Fuzz target: CookieJar::open. Raw mode opens arbitrary 112 bytes at an arbitrary time; issue
-// mode issues a cookie, optionally rotates keys and tampers with one byte, then checks that open
-// gives exactly the predicted outcome (see the layout in fuzz_common.hpp).
+// Fuzz target: core::CookieJar::open. Raw mode opens arbitrary 112 bytes at an arbitrary time;
+// issue mode issues a cookie, optionally rotates keys and tampers with one byte, then checks that
+// open gives exactly the predicted outcome (see the layout in fuzz_common.hpp).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +19,7 @@ using namespace netcrypto;
 void raw_mode(std::span<const std::uint8_t> in) {
     if (in.size() < fuzz::kRawModeSize) return;
     SeededRng rng(fuzz::kJarSeed);
-    const CookieJar jar(rng, std::chrono::milliseconds(fuzz::kJarValidityMs));
+    const core::CookieJar jar(rng, std::chrono::milliseconds(fuzz::kJarValidityMs));
     const std::int64_t now = fuzz::time_ms_from(in.subspan(1, 8));
     wire::Cookie cookie{};
     std::copy_n(in.subspan(9).begin(), cookie.size(), cookie.begin());
@@ -35,7 +35,7 @@ void raw_mode(std::span<const std::uint8_t> in) {
 void issue_mode(std::span<const std::uint8_t> in) {
     if (in.size() < fuzz::kIssueModeSize) return;
     SeededRng rng(fuzz::kJarSeed);
-    CookieJar jar(rng, std::chrono::milliseconds(fuzz::kJarValidityMs));
+    core::CookieJar jar(rng, std::chrono::milliseconds(fuzz::kJarValidityMs));
     const std::int64_t issued = fuzz::time_ms_from(in.subspan(1, 8));
     const auto delta = static_cast<std::int32_t>(fuzz::read_le(in.subspan(9, 4)));
     const std::int64_t opened = issued + delta;
@@ -53,11 +53,11 @@ void issue_mode(std::span<const std::uint8_t> in) {
     const auto r = jar.open(cookie, instant_from_ms(opened));
 
     if (tamper_mask != 0 || rotations >= 2) {
-        NETCRYPTO_FUZZ_CHECK(!r && r.error() == CookieError::kBadTag);
+        NETCRYPTO_FUZZ_CHECK(!r && r.error() == core::CookieError::kBadTag);
     } else if (opened < issued) {
-        NETCRYPTO_FUZZ_CHECK(!r && r.error() == CookieError::kFromFuture);
+        NETCRYPTO_FUZZ_CHECK(!r && r.error() == core::CookieError::kFromFuture);
     } else if (opened - issued > fuzz::kJarValidityMs) {
-        NETCRYPTO_FUZZ_CHECK(!r && r.error() == CookieError::kExpired);
+        NETCRYPTO_FUZZ_CHECK(!r && r.error() == core::CookieError::kExpired);
     } else {
         NETCRYPTO_FUZZ_CHECK(r.has_value());
         NETCRYPTO_FUZZ_CHECK(r->long_term_pk == long_term_pk);

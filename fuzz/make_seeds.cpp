@@ -97,7 +97,7 @@ void handshake_family(Seeds& s, Rng& rng) {
     const KeyPair b_dht = KeyPair::generate(rng);
     const KeyPair a_real = KeyPair::generate(rng);
     const KeyPair b_real = KeyPair::generate(rng);
-    const CookieJar jar(rng, std::chrono::seconds(8));
+    const core::CookieJar jar(rng, std::chrono::seconds(8));
     const Instant now = instant_from_ms(5000);
 
     // Cookie request and its plaintext.
@@ -205,7 +205,7 @@ void cookie_open_family(Seeds& s, Rng& rng) {
     // Raw mode: cookies of the fuzz jar (same seed as the target) opened around the boundaries,
     // and bytes that are no cookie.
     SeededRng jar_rng(fuzz::kJarSeed);
-    const CookieJar jar(jar_rng, std::chrono::milliseconds(fuzz::kJarValidityMs));
+    const core::CookieJar jar(jar_rng, std::chrono::milliseconds(fuzz::kJarValidityMs));
     const wire::Cookie cookie = jar.issue(instant_from_ms(issued), long_term_pk, dht_pk, rng);
     for (std::int64_t delta : {0, 8000, 8001, -1}) {
         Bytes in{0};

@@ -2,7 +2,7 @@
 
 #include "core/wire/bytes.hpp"
 
-namespace netcrypto {
+namespace netcrypto::core {
 
 std::string_view to_string(CookieError e) {
     switch (e) {
@@ -67,4 +67,4 @@ tl::expected<wire::CookieContents, CookieError> CookieJar::open(const wire::Cook
     return *contents;
 }
 
-}  // namespace netcrypto
+}  // namespace netcrypto::core

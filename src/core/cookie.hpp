@@ -15,7 +15,7 @@
 #include "core/crypto/crypto.hpp"
 #include "core/wire/packets.hpp"
 
-namespace netcrypto {
+namespace netcrypto::core {
 
 /// Why a cookie was refused.
 enum class CookieError : std::uint8_t {
@@ -53,4 +53,4 @@ class CookieJar {
     Duration validity_;
 };
 
-}  // namespace netcrypto
+}  // namespace netcrypto::core

@@ -80,7 +80,7 @@ class Endpoint::Impl final : public core::Outputs {
     KeyPair dht_;
     Rng& rng_;
     EndpointConfig cfg_;
-    CookieJar jar_;
+    core::CookieJar jar_;
     Instant next_rotation_;
     EndpointStats stats_;
 

@@ -2,13 +2,13 @@
 
 namespace netcrypto::handshake {
 
-DropReason drop_reason_for(CookieError e) {
+DropReason drop_reason_for(core::CookieError e) {
     switch (e) {
-        case CookieError::kBadTag:
+        case core::CookieError::kBadTag:
             return DropReason::kCookieBadTag;
-        case CookieError::kExpired:
+        case core::CookieError::kExpired:
             return DropReason::kCookieExpired;
-        case CookieError::kFromFuture:
+        case core::CookieError::kFromFuture:
             return DropReason::kCookieFromFuture;
     }
     return DropReason::kCookieBadTag;
@@ -45,8 +45,8 @@ CookieRequestBytes create_cookie_request(const PublicKey& our_long_term_pk,
     return out;
 }
 
-CookieResponseBytes create_cookie_response(const CookieRequestInfo& request, const CookieJar& jar,
-                                           Instant now, Rng& rng) {
+CookieResponseBytes create_cookie_response(const CookieRequestInfo& request,
+                                           const core::CookieJar& jar, Instant now, Rng& rng) {
     wire::CookieResponsePlain plain;
     // The cookie is about the requester: its long-term key from the plaintext, DHT key from the
     // header.

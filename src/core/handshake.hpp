@@ -48,8 +48,8 @@ tl::expected<CookieRequestInfo, DropReason> consume_cookie_request(
 
 /// Builds the cookie response for a consumed request: a fresh cookie about the requester,
 /// sealed with the request's shared key.
-CookieResponseBytes create_cookie_response(const CookieRequestInfo& request, const CookieJar& jar,
-                                           Instant now, Rng& rng);
+CookieResponseBytes create_cookie_response(const CookieRequestInfo& request,
+                                           const core::CookieJar& jar, Instant now, Rng& rng);
 
 /// Decrypts a cookie response with the shared key of our request and checks its echo id.
 /// Drop reasons: kBadLength, kBadTag, kEchoIdMismatch.
@@ -87,14 +87,14 @@ struct HandshakeInfo {
 /// kCookieExpired, kCookieFromFuture, kWrongPeerKey, kBadTag, kCookieHashMismatch, kInvalidKey.
 template <class LongTermSharedFor>
 tl::expected<HandshakeInfo, DropReason> consume_handshake(std::span<const std::uint8_t> bytes,
-                                                          const CookieJar& jar, Instant now,
+                                                          const core::CookieJar& jar, Instant now,
                                                           const PublicKey* expected_peer,
                                                           LongTermSharedFor&& long_term_shared_for);
 
 // --- template definitions ---------------------------------------------------------------------
 
 /// Maps a cookie-open failure to its drop reason.
-DropReason drop_reason_for(CookieError e);
+DropReason drop_reason_for(core::CookieError e);
 
 /// False for a public key of small order (X25519 with it yields the all-zero secret): such a
 /// peer session key would make the session key public.
@@ -122,7 +122,7 @@ tl::expected<CookieRequestInfo, DropReason> consume_cookie_request(
 
 template <class LongTermSharedFor>
 tl::expected<HandshakeInfo, DropReason> consume_handshake(
-    std::span<const std::uint8_t> bytes, const CookieJar& jar, Instant now,
+    std::span<const std::uint8_t> bytes, const core::CookieJar& jar, Instant now,
     const PublicKey* expected_peer, LongTermSharedFor&& long_term_shared_for) {
     auto packet = wire::decode_handshake(bytes);
     if (!packet) return tl::unexpected(DropReason::kBadLength);

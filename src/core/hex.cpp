@@ -2,7 +2,7 @@
 
 #include <array>
 
-namespace netcrypto {
+namespace netcrypto::core {
 
 namespace {
 int hex_value(char c) {
@@ -37,4 +37,4 @@ bool hex_decode(std::string_view hex, std::span<std::uint8_t> out) {
     return true;
 }
 
-}  // namespace netcrypto
+}  // namespace netcrypto::core

@@ -7,11 +7,11 @@
 
 namespace netcrypto {
 
-std::string PublicKey::to_hex() const { return hex_encode(bytes); }
+std::string PublicKey::to_hex() const { return core::hex_encode(bytes); }
 
 std::optional<PublicKey> PublicKey::from_hex(std::string_view hex) {
     PublicKey k;
-    if (!hex_decode(hex, k.bytes)) return std::nullopt;
+    if (!core::hex_decode(hex, k.bytes)) return std::nullopt;
     return k;
 }
 
@@ -35,11 +35,11 @@ SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
 }
 SecretKey::~SecretKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
 
-std::string SecretKey::to_hex() const { return hex_encode(bytes_); }
+std::string SecretKey::to_hex() const { return core::hex_encode(bytes_); }
 
 std::optional<SecretKey> SecretKey::from_hex(std::string_view hex) {
     std::array<std::uint8_t, kSecretKeySize> tmp{};
-    if (!hex_decode(hex, tmp)) return std::nullopt;
+    if (!core::hex_decode(hex, tmp)) return std::nullopt;
     SecretKey k(tmp);
     sodium_memzero(tmp.data(), tmp.size());
     return k;

@@ -35,7 +35,7 @@ class Outputs {
 /// Everything a connection may use while handling one input.
 struct Services {
     Rng& rng;
-    const CookieJar& jar;
+    const core::CookieJar& jar;
     const KeyPair& long_term;
     const KeyPair& dht;
     const EndpointConfig& config;

@@ -89,7 +89,7 @@ class FakePeer {
     crypto::Nonce send_nonce_;
     crypto::Nonce recv_nonce_;  ///< the endpoint's nonce window base (from its handshake)
     wire::EchoId echo_id_{};
-    CookieJar jar_;
+    core::CookieJar jar_;
     std::optional<crypto::SharedKey> session_shared_;
     std::optional<std::pair<PublicKey, crypto::SharedKey>> dht_cache_;
     std::optional<std::pair<PublicKey, crypto::SharedKey>> long_term_cache_;

@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 class CookieJarTest : public ::testing::Test {
   protected:
     SeededRng rng{2024};
-    CookieJar jar{rng, 8s};
+    core::CookieJar jar{rng, 8s};
     PublicKey long_term_pk = random_pk();
     PublicKey dht_pk = random_pk();
     Instant issued_at = instant_from_ms(1'000'000);
@@ -39,7 +39,7 @@ class CookieJarTest : public ::testing::Test {
 
     wire::Cookie issue() { return jar.issue(issued_at, long_term_pk, dht_pk, rng); }
 
-    static std::string describe(const tl::expected<wire::CookieContents, CookieError>& r) {
+    static std::string describe(const tl::expected<wire::CookieContents, core::CookieError>& r) {
         return r ? std::string("ok") : std::string(to_string(r.error()));
     }
 };
@@ -70,20 +70,20 @@ TEST_F(CookieJarTest, ExpiredOneMillisecondLater) {
     const auto cookie = issue();
     const auto r = jar.open(cookie, issued_at + 8001ms);
     ASSERT_FALSE(r) << "a cookie 8001 ms old opened";
-    EXPECT_EQ(r.error(), CookieError::kExpired) << "8001 ms reported as " << describe(r);
+    EXPECT_EQ(r.error(), core::CookieError::kExpired) << "8001 ms reported as " << describe(r);
     const auto later = jar.open(cookie, issued_at + 3600s);
     ASSERT_FALSE(later);
-    EXPECT_EQ(later.error(), CookieError::kExpired) << "one hour: " << describe(later);
+    EXPECT_EQ(later.error(), core::CookieError::kExpired) << "one hour: " << describe(later);
 }
 
 TEST_F(CookieJarTest, FutureDatedCookieIsRefused) {
     const auto cookie = issue();
     const auto r = jar.open(cookie, issued_at - 1ms);
     ASSERT_FALSE(r) << "a cookie opened 1 ms before it was issued was accepted";
-    EXPECT_EQ(r.error(), CookieError::kFromFuture) << describe(r);
+    EXPECT_EQ(r.error(), core::CookieError::kFromFuture) << describe(r);
     const auto far = jar.open(cookie, issued_at - 10s);
     ASSERT_FALSE(far);
-    EXPECT_EQ(far.error(), CookieError::kFromFuture) << describe(far);
+    EXPECT_EQ(far.error(), core::CookieError::kFromFuture) << describe(far);
 }
 
 TEST_F(CookieJarTest, AnyTamperedByteBreaksTheTag) {
@@ -94,7 +94,7 @@ TEST_F(CookieJarTest, AnyTamperedByteBreaksTheTag) {
             bad[i] ^= mask;
             const auto r = jar.open(bad, issued_at);
             ASSERT_FALSE(r) << "cookie with byte " << i << " xor " << int{mask} << " opened";
-            EXPECT_EQ(r.error(), CookieError::kBadTag)
+            EXPECT_EQ(r.error(), core::CookieError::kBadTag)
                 << "byte " << i << " xor " << int{mask} << " reported as " << describe(r);
         }
     }
@@ -102,29 +102,29 @@ TEST_F(CookieJarTest, AnyTamperedByteBreaksTheTag) {
 
 TEST_F(CookieJarTest, CookieFromAnotherJarIsRefused) {
     SeededRng other_rng(7);
-    const CookieJar other(other_rng, 8s);
+    const core::CookieJar other(other_rng, 8s);
     const auto foreign = other.issue(issued_at, long_term_pk, dht_pk, other_rng);
     ASSERT_TRUE(other.open(foreign, issued_at)) << "the other jar cannot open its own cookie";
     const auto r = jar.open(foreign, issued_at);
     ASSERT_FALSE(r) << "a cookie sealed with another jar's key opened";
-    EXPECT_EQ(r.error(), CookieError::kBadTag) << describe(r);
+    EXPECT_EQ(r.error(), core::CookieError::kBadTag) << describe(r);
     const auto mine = issue();
     const auto r2 = other.open(mine, issued_at);
     ASSERT_FALSE(r2);
-    EXPECT_EQ(r2.error(), CookieError::kBadTag) << describe(r2);
+    EXPECT_EQ(r2.error(), core::CookieError::kBadTag) << describe(r2);
 }
 
 TEST_F(CookieJarTest, ArbitraryBytesAreRefused) {
     wire::Cookie zeros{};
     const auto r = jar.open(zeros, issued_at);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error(), CookieError::kBadTag);
+    EXPECT_EQ(r.error(), core::CookieError::kBadTag);
     for (int i = 0; i < 50; ++i) {
         wire::Cookie junk{};
         rng.fill(junk);
         const auto rj = jar.open(junk, issued_at);
-        ASSERT_FALSE(rj) << "random bytes opened as a cookie: " << hex_encode(junk);
-        EXPECT_EQ(rj.error(), CookieError::kBadTag);
+        ASSERT_FALSE(rj) << "random bytes opened as a cookie: " << core::hex_encode(junk);
+        EXPECT_EQ(rj.error(), core::CookieError::kBadTag);
     }
 }
 
@@ -144,7 +144,7 @@ TEST_F(CookieJarTest, RotationKeepsThePreviousKeyOnly) {
     jar.rotate(rng);
     const auto r2 = jar.open(old_cookie, issued_at + 1s);
     ASSERT_FALSE(r2) << "after two rotations a cookie two keys old still opened";
-    EXPECT_EQ(r2.error(), CookieError::kBadTag) << describe(r2);
+    EXPECT_EQ(r2.error(), core::CookieError::kBadTag) << describe(r2);
     EXPECT_TRUE(jar.open(after_first, issued_at))
         << "the cookie of the key one rotation ago must still open";
     EXPECT_TRUE(jar.open(issue(), issued_at)) << "a cookie of the newest key must open";
@@ -155,7 +155,7 @@ TEST_F(CookieJarTest, RotationStillChecksTime) {
     jar.rotate(rng);
     const auto r = jar.open(cookie, issued_at + 8001ms);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error(), CookieError::kExpired)
+    EXPECT_EQ(r.error(), core::CookieError::kExpired)
         << "an expired cookie of the previous key: " << describe(r);
 }
 
@@ -181,18 +181,18 @@ TEST_F(CookieJarTest, DistinctKeysRoundTrip) {
 
 TEST_F(CookieJarTest, OtherValidityPeriods) {
     SeededRng r2(3);
-    const CookieJar long_jar(r2, 15s);
+    const core::CookieJar long_jar(r2, 15s);
     const auto cookie = long_jar.issue(issued_at, long_term_pk, dht_pk, r2);
     EXPECT_TRUE(long_jar.open(cookie, issued_at + 15s)) << "15 s jar at 15000 ms";
     const auto r = long_jar.open(cookie, issued_at + 15001ms);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error(), CookieError::kExpired) << "15 s jar at 15001 ms";
+    EXPECT_EQ(r.error(), core::CookieError::kExpired) << "15 s jar at 15001 ms";
 }
 
 TEST(CookieError, NamesAreDistinct) {
-    const std::set<std::string_view> names{to_string(CookieError::kBadTag),
-                                           to_string(CookieError::kExpired),
-                                           to_string(CookieError::kFromFuture)};
+    const std::set<std::string_view> names{to_string(core::CookieError::kBadTag),
+                                           to_string(core::CookieError::kExpired),
+                                           to_string(core::CookieError::kFromFuture)};
     EXPECT_EQ(names.size(), 3U);
 }
 

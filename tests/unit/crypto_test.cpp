@@ -28,14 +28,14 @@ using Bytes = std::vector<std::uint8_t>;
 
 Bytes from_hex(std::string_view h) {
     Bytes b(h.size() / 2);
-    EXPECT_TRUE(hex_decode(h, b)) << "bad hex in test vector: " << h;
+    EXPECT_TRUE(core::hex_decode(h, b)) << "bad hex in test vector: " << h;
     return b;
 }
 
 template <std::size_t N>
 std::array<std::uint8_t, N> array_from_hex(std::string_view h) {
     std::array<std::uint8_t, N> a{};
-    EXPECT_TRUE(hex_decode(h, a)) << "bad hex in test vector: " << h;
+    EXPECT_TRUE(core::hex_decode(h, a)) << "bad hex in test vector: " << h;
     return a;
 }
 
@@ -91,11 +91,11 @@ TEST(Box, VectorSizes) {
 TEST(Box, PrecomputedKeyMatchesSpec) {
     const BoxVector v;
     const SharedKey k = v.alice_key();
-    EXPECT_EQ(hex_encode(k.bytes()), kSharedAliceBob) << "DH(bob.pk, alice.sk)";
+    EXPECT_EQ(core::hex_encode(k.bytes()), kSharedAliceBob) << "DH(bob.pk, alice.sk)";
 
     SharedKey from_bob;
     ASSERT_TRUE(from_bob.precompute(v.alice_pk, v.bob_sk));
-    EXPECT_EQ(hex_encode(from_bob.bytes()), kSharedAliceBob)
+    EXPECT_EQ(core::hex_encode(from_bob.bytes()), kSharedAliceBob)
         << "DH(alice.pk, bob.sk) must equal DH(bob.pk, alice.sk)";
     EXPECT_TRUE(from_bob == k);
 }
@@ -104,7 +104,8 @@ TEST(Box, SealProducesTagFirstVector) {
     const BoxVector v;
     Bytes out(v.plain.size() + kMacSize);
     ASSERT_TRUE(seal(v.alice_key(), v.nonce, v.plain, out)) << "seal refused the vector";
-    EXPECT_EQ(hex_encode(out), kBoxCipher) << "ciphertext (16-byte tag first, then 131 bytes)";
+    EXPECT_EQ(core::hex_encode(out), kBoxCipher)
+        << "ciphertext (16-byte tag first, then 131 bytes)";
 }
 
 TEST(Box, OpenRecoversVectorPlaintext) {
@@ -227,7 +228,7 @@ Nonce reference_add(const Nonce& n, std::uint64_t v) {
     return out;
 }
 
-std::string nonce_hex(const Nonce& n) { return hex_encode(n.bytes); }
+std::string nonce_hex(const Nonce& n) { return core::hex_encode(n.bytes); }
 
 TEST(NonceArithmetic, IncrementOfZero) {
     Nonce n;
@@ -259,11 +260,11 @@ TEST(NonceArithmetic, AddNumberVectors) {
 
     Nonce z;
     z.add(0x12345678);
-    EXPECT_EQ(hex_encode(std::span(z.bytes).subspan(20, 4)), "12345678") << nonce_hex(z);
+    EXPECT_EQ(core::hex_encode(std::span(z.bytes).subspan(20, 4)), "12345678") << nonce_hex(z);
 
     // The spec's vector continues from 0x3EA: 0x3EA + 0x12345678 = 0x12345A62.
     n.add(0x12345678);
-    EXPECT_EQ(hex_encode(std::span(n.bytes).subspan(20, 4)), "12345a62")
+    EXPECT_EQ(core::hex_encode(std::span(n.bytes).subspan(20, 4)), "12345a62")
         << "bytes 20..23 after +0x1F5 +0x1F5 +0x12345678: " << nonce_hex(n);
     EXPECT_TRUE(all_zero(std::span(n.bytes).first(20))) << nonce_hex(n);
 }
@@ -372,11 +373,11 @@ TEST(NonceArithmetic, RandomNoncesComeFromTheRng) {
 TEST(Sha512, KnownVectors) {
     const std::string_view abc = "abc";
     const auto d = sha512(std::span(reinterpret_cast<const std::uint8_t*>(abc.data()), abc.size()));
-    EXPECT_EQ(hex_encode(d),
+    EXPECT_EQ(core::hex_encode(d),
               "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
               "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f")
         << "SHA-512(\"abc\")";
-    EXPECT_EQ(hex_encode(sha512({})),
+    EXPECT_EQ(core::hex_encode(sha512({})),
               "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
               "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e")
         << "SHA-512 of the empty string";
@@ -490,7 +491,7 @@ TEST(KeyPair, FromSecretMatchesScalarmultBase) {
         const KeyPair kp = KeyPair::from_secret(SecretKey(sk));
         std::array<std::uint8_t, 32> want{};
         ASSERT_EQ(crypto_scalarmult_base(want.data(), sk.data()), 0);
-        EXPECT_EQ(kp.public_key.bytes, want) << "public key of secret " << hex_encode(sk);
+        EXPECT_EQ(kp.public_key.bytes, want) << "public key of secret " << core::hex_encode(sk);
         EXPECT_TRUE(kp.secret_key == SecretKey(sk)) << "secret key kept";
     }
 }
@@ -566,14 +567,14 @@ TEST(Hex, RejectsBadInput) {
 
 TEST(Hex, DecodeLeavesOutputUntouchedOnFailure) {
     std::array<std::uint8_t, 2> out{0x11, 0x22};
-    EXPECT_FALSE(hex_decode("abzz", out));
+    EXPECT_FALSE(core::hex_decode("abzz", out));
     EXPECT_EQ(out, (std::array<std::uint8_t, 2>{0x11, 0x22}));
-    EXPECT_FALSE(hex_decode("abc", out));
+    EXPECT_FALSE(core::hex_decode("abc", out));
     EXPECT_EQ(out, (std::array<std::uint8_t, 2>{0x11, 0x22}));
-    EXPECT_TRUE(hex_decode("0aFf", out));
+    EXPECT_TRUE(core::hex_decode("0aFf", out));
     EXPECT_EQ(out, (std::array<std::uint8_t, 2>{0x0A, 0xFF}));
-    EXPECT_EQ(hex_encode(out), "0aff");
-    EXPECT_EQ(hex_encode({}), "");
+    EXPECT_EQ(core::hex_encode(out), "0aff");
+    EXPECT_EQ(core::hex_encode({}), "");
 }
 
 // --- RNGs --------------------------------------------------------------------------------------

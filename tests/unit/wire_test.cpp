@@ -26,7 +26,7 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-std::string hex(std::span<const std::uint8_t> b) { return hex_encode(b); }
+std::string hex(std::span<const std::uint8_t> b) { return core::hex_encode(b); }
 
 /// EXPECT that `actual` holds exactly `expected`, naming `what` on failure.
 void expect_bytes(std::span<const std::uint8_t> actual, std::span<const std::uint8_t> expected,
