@@ -161,22 +161,20 @@ void Connection::on_cookie_response(Services& s, Instant now, std::span<const st
     send_temp(s, now);
 }
 
+NotConfirmed Connection::not_confirmed(const Services& s, OurHalf ours,
+                                       const TempPacket<wire::kHandshakeSize>& handshake,
+                                       const handshake::HandshakeInfo& hs) {
+    Session session = Session::agree(ours, hs);
+    return NotConfirmed{std::move(ours), handshake, std::move(session),
+                        data::Stream(stream_limits(s.config))};
+}
+
 NotConfirmed Connection::make_incoming(Services& s, Instant now,
                                        const handshake::HandshakeInfo& hs) {
     OurHalf ours = OurHalf::generate(s.rng);
     TempPacket<wire::kHandshakeSize> temp;
     temp.bytes = build_handshake(s, now, ours, hs.other_cookie);
-    Session session = Session::agree(ours, hs);
-    return NotConfirmed{std::move(ours), temp, std::move(session),
-                        data::Stream(stream_limits(s.config))};
-}
-
-void Connection::enter_not_confirmed(Services& s, OurHalf ours,
-                                     TempPacket<wire::kHandshakeSize> handshake,
-                                     const handshake::HandshakeInfo& hs) {
-    Session session = Session::agree(ours, hs);
-    transition(s, NotConfirmed{std::move(ours), handshake, std::move(session),
-                               data::Stream(stream_limits(s.config))});
+    return not_confirmed(s, std::move(ours), temp, hs);
 }
 
 void Connection::adopt(Services& s, Instant now, const handshake::HandshakeInfo& hs,
@@ -200,7 +198,7 @@ void Connection::adopt(Services& s, Instant now, const handshake::HandshakeInfo&
         hsend.handshake.bytes = build_handshake(s, now, hsend.ours, hs.other_cookie);
     }
     auto& hsend = std::get<HandshakeSending>(state_);
-    enter_not_confirmed(s, std::move(hsend.ours), hsend.handshake, hs);
+    transition(s, not_confirmed(s, std::move(hsend.ours), hsend.handshake, hs));
     if (answer) send_temp(s, now);
     auto& nc = std::get<NotConfirmed>(state_);
     Io io(*this, s, nc.session);

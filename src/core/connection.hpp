@@ -180,10 +180,12 @@ class Connection {
     [[nodiscard]] handshake::HandshakeBytes build_handshake(Services& s, Instant now,
                                                             const OurHalf& ours,
                                                             const wire::Cookie& peer_cookie);
+    /// NotConfirmed with the session our half and the peer's handshake agree on.
+    [[nodiscard]] static NotConfirmed not_confirmed(
+        const Services& s, OurHalf ours, const TempPacket<wire::kHandshakeSize>& handshake,
+        const handshake::HandshakeInfo& hs);
     [[nodiscard]] NotConfirmed make_incoming(Services& s, Instant now,
                                              const handshake::HandshakeInfo& hs);
-    void enter_not_confirmed(Services& s, OurHalf ours, TempPacket<wire::kHandshakeSize> handshake,
-                             const handshake::HandshakeInfo& hs);
     void establish(Services& s, Instant now);
     void send_temp(Services& s, Instant now);
     void send_over_route(Services& s, std::span<const std::uint8_t> bytes);
