@@ -20,7 +20,9 @@
 
 #include "core/cookie.hpp"
 #include "core/crypto/crypto.hpp"
+#include "core/dht/packets.hpp"
 #include "core/wire/packets.hpp"
+#include "dht_fuzz.hpp"
 #include "endpoint_scenario.hpp"
 #include "fuzz_common.hpp"
 
@@ -254,6 +256,84 @@ void endpoint_family(Seeds& s) {
     for (const auto& in : fuzz::endpoint::seed_inputs(rec)) s.add("endpoint", in);
 }
 
+// fuzz_dht_packets: one valid packet of each DHT type (boxed with the target's fixed key), with
+// its edges.
+void dht_packets_family(Seeds& s, Rng& rng) {
+    const crypto::SharedKey key = fuzz::dht::packets_key();
+    const PublicKey pk{random_array<32>(rng)};
+    std::array<std::uint8_t, dht::kLanDiscoverySize> lan{};
+    dht::create_lan_discovery(pk, lan);
+    s.add_with_edges("dht_packets", lan, true);
+    std::array<std::uint8_t, dht::kNodesRequestSize> req{};
+    dht::create_nodes_request(pk, key, crypto::Nonce::random(rng), pk, random_array<8>(rng), req);
+    s.add_with_edges("dht_packets", req, true);
+    std::array<std::uint8_t, dht::kPingSize> ping{};
+    dht::create_ping_request(pk, key, crypto::Nonce::random(rng), random_array<8>(rng), ping);
+    s.add_with_edges("dht_packets", ping, true);
+    dht::create_ping_response(pk, key, crypto::Nonce::random(rng), random_array<8>(rng), ping);
+    s.add_with_edges("dht_packets", ping, true);
+    // Nodes responses with 0, 1 and 4 nodes of every family.
+    std::vector<dht::PackedNode> nodes;
+    for (std::uint8_t i = 0; i < 4; ++i) {
+        dht::PackedNode n{(i & 1U) != 0, Address::ipv4(10, 0, 0, i, 33445),
+                          PublicKey{random_array<32>(rng)}};
+        if (i >= 2) n.address.family = Address::Family::kIPv6;
+        nodes.push_back(n);
+    }
+    for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{4}}) {
+        std::array<std::uint8_t, dht::kNodesResponseMaxSize> resp{};
+        const std::size_t n =
+            dht::create_nodes_response(pk, key, crypto::Nonce::random(rng),
+                                       std::span(nodes).first(count), random_array<8>(rng), resp);
+        s.add_with_edges("dht_packets", std::span(resp).first(n), true);
+    }
+}
+
+// fuzz_discovery: scripted sessions (layout in dht_fuzz.hpp).
+void discovery_family(Seeds& s) {
+    namespace fd = fuzz::dht;
+    const std::uint8_t start0 = 0;    // start address 0
+    const std::uint8_t restart0 = 1;  // restart address 0
+    const std::uint8_t forget0 = 2;   // forget address 0
+    const std::uint8_t start1 = 3;    // start address 1
+    const std::vector<Bytes> scripts{
+        // Learn address 0 from peer 0, answered.
+        {fd::kOpCommand, start0, fd::kOpPoll, fd::kOpNodesRequest, 0, 0, 7, fd::kOpPoll},
+        // A request from the wrong address, then the right one after a resend.
+        {fd::kOpCommand, start0, fd::kOpNodesRequest, 1, 0, 7, fd::kOpTime, 72, fd::kOpPoll,
+         fd::kOpNodesRequest, 0, 1, 9, fd::kOpPoll},
+        // Every resend and the failure.
+        {fd::kOpCommand, start0, fd::kOpCommand, start1, fd::kOpTime, 72, fd::kOpTime, 72,
+         fd::kOpTime, 72, fd::kOpTime, 72, fd::kOpPoll},
+        // Restart and forget.
+        {fd::kOpCommand, start0, fd::kOpCommand, restart0, fd::kOpNodesRequest, 0, 2, 1,
+         fd::kOpCommand, restart0, fd::kOpCommand, forget0, fd::kOpPoll},
+        // Pings until the budget is empty, then a second later.
+        {fd::kOpPing, 0,           0,   1,           fd::kOpPing, 0, 1, 2,
+         fd::kOpPing, 0,           2,   3,           fd::kOpPing, 0, 0, 4,
+         fd::kOpPoll, fd::kOpTime, 143, fd::kOpPing, 0,           0, 5, fd::kOpPoll},
+        // Raw datagrams: a LAN discovery packet, a short request, an unknown type.
+        {fd::kOpRaw, 2,  33, 0x21, 1,  2,  3,          4,  5,  6,    7,          8,
+         9,          10, 11, 12,   13, 14, 15,         16, 17, 18,   19,         20,
+         21,         22, 23, 24,   25, 26, 27,         28, 29, 30,   31,         32,
+         fd::kOpRaw, 0,  3,  0x02, 0,  0,  fd::kOpRaw, 1,  1,  0x77, fd::kOpPoll},
+    };
+    for (const auto& script : scripts) s.add("discovery", script);
+    // A valid request as raw bytes, so mutations of it reach the decoder.
+    SeededRng rng(9);
+    const KeyPair ours = fd::our_keys();
+    const KeyPair peer = fd::peer_keys(0);
+    crypto::SharedKey key;
+    (void)key.precompute(ours.public_key, peer.secret_key);
+    std::array<std::uint8_t, dht::kNodesRequestSize> req{};
+    dht::create_nodes_request(peer.public_key, key, crypto::Nonce::random(rng), peer.public_key, {},
+                              req);
+    Bytes raw{fd::kOpCommand, start0, fd::kOpRaw, 0, static_cast<std::uint8_t>(req.size())};
+    raw.insert(raw.end(), req.begin(), req.end());
+    raw.push_back(fd::kOpPoll);
+    s.add("discovery", raw);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -268,5 +348,7 @@ int main(int argc, char** argv) {
     data_family(seeds, rng);
     cookie_open_family(seeds, rng);
     endpoint_family(seeds);
+    dht_packets_family(seeds, rng);
+    discovery_family(seeds);
     return seeds.write(argv[1]);
 }
