@@ -67,15 +67,18 @@ if [[ "$mode" == deb ]]; then
         echo "consumer: dpkg-buildpackage failed" >&2
         exit 1
     fi
-    cp "$work"/*.deb build/debs/
+    # The three packages (the -dbgsym ones stay behind).
+    cp "$work"/netcrypto_*.deb "$work"/libnetcrypto0_*.deb "$work"/libnetcrypto-dev_*.deb \
+        build/debs/
     ls -l build/debs/*.deb
     if command -v lintian >/dev/null; then
-        echo "consumer: lintian"
-        lintian --fail-on error --info "$work"/netcrypto_*.changes
+        echo "consumer: lintian (errors fail; accepted warnings: debian/README.source)"
+        lintian --fail-on error --display-info --show-overrides "$work"/netcrypto_*.changes
     fi
     installed_debs=1
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-        "$root"/build/debs/netcrypto_*.deb "$root"/build/debs/libnetcrypto*.deb >/dev/null
+        "$root"/build/debs/netcrypto_*.deb "$root"/build/debs/libnetcrypto0_*.deb \
+        "$root"/build/debs/libnetcrypto-dev_*.deb >/dev/null
     netcrypto --version
 else
     [[ -f build/CMakeCache.txt ]] || bash scripts/build.sh
@@ -103,7 +106,7 @@ make -C "$work/pkg_config" PKG_CONFIG_FLAGS="$pkg_config_flags"
 if [[ "$mode" == deb ]]; then
     # Both must use the installed shared library, not a static copy.
     for exe in "$work/find_package/build/handshake" "$work/pkg_config/handshake"; do
-        ldd "$exe" | grep -q "libnetcrypto_core.so.0 => /usr/lib/" ||
+        ldd "$exe" | grep -Eq "libnetcrypto_core\.so\.0 => (/usr)?/lib/" ||
             { echo "consumer: $exe does not use the installed libnetcrypto_core.so.0" >&2; exit 1; }
     done
 fi
