@@ -50,7 +50,7 @@ cat >"$root/tmp/nc/check.sh" <<'EOF'
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 cd /tmp/nc
-run() { echo "\$ $*"; "$@"; }
+run() { echo "\$ $*" >&2; "$@"; }
 run cat /etc/debian_version
 run apt-get update -q
 run apt-get install -y -q --no-install-recommends ./netcrypto_*.deb ./libnetcrypto*.deb
