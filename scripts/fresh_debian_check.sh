@@ -5,7 +5,7 @@
 # manual page and the bash completion, and builds and runs both consumers of tests/consumer.
 # Every command and its output go to stdout and to build/fresh_debian_check.log.
 # Run as root after scripts/consumer_test.sh (it leaves the packages in build/debs/).
-# Usage: scripts/fresh_debian_check.sh [DEB_DIR (build/debs)] [ROOT (/var/tmp/bookworm)]
+# Usage: [NETCRYPTO_FRESH_BUILD=1] scripts/fresh_debian_check.sh [DEB_DIR (build/debs)] [ROOT (/var/tmp/bookworm)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 debs=$(cd "${1:-build/debs}" && pwd)
@@ -86,3 +86,27 @@ ldd find_package/build/handshake pkg_config/handshake | grep -E 'handshake|netcr
 echo "fresh Debian 12 check: all passed"
 EOF
 chroot "$root" /bin/bash /tmp/nc/check.sh
+
+# NETCRYPTO_FRESH_BUILD=1: also build the packages there from `git archive HEAD` with only the
+# Build-Depends installed (apt-get build-dep), as a Debian user or buildd would (~15 min).
+if [[ "${NETCRYPTO_FRESH_BUILD:-0}" == 1 ]]; then
+    rm -rf "$root/tmp/src" && mkdir -p "$root/tmp/src/netcrypto"
+    git archive HEAD | tar -x -C "$root/tmp/src/netcrypto"
+    cat >"$root/tmp/src/build.sh" <<'EOF'
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+run() { echo "\$ $*" >&2; "$@"; }
+cd /tmp/src/netcrypto
+run apt-get purge -y -q netcrypto libnetcrypto0 libnetcrypto-dev libsodium-dev libexpected-dev \
+    g++ cmake make pkg-config >/dev/null
+run apt-get autoremove -y -q --purge >/dev/null
+run apt-get build-dep -y -q ./ >/dev/null
+start=$SECONDS
+DEB_BUILD_OPTIONS=parallel=$(nproc) run dpkg-buildpackage -us -uc -b >../build.log 2>&1 ||
+    { tail -n 50 ../build.log; exit 1; }
+echo "dpkg-buildpackage: $((SECONDS - start)) s"
+grep -E "tests passed|Total Test time|interop" ../build.log
+ls -l ../*.deb
+EOF
+    chroot "$root" /bin/bash /tmp/src/build.sh
+fi
