@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package netcrypto needs to build, test, fuzz and benchmark.
+# Installs every Debian 12 package netcrypto needs to build, test, fuzz and benchmark, and to
+# build and check its Debian packages (scripts/consumer_test.sh).
 # Idempotent: packages already present are not touched and apt-get runs only when something is
 # missing. Must run as root (or with sudo available) on a fresh machine.
 set -euo pipefail
@@ -10,6 +11,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     clang clang-format clang-tidy libclang-rt-14-dev llvm-14
     libtoxcore-dev
+    debhelper dpkg-dev build-essential lintian
 )
 
 missing=()

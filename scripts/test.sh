@@ -4,6 +4,9 @@
 #      then scripts/lint.sh (clang-format, clang-tidy).
 #   2. ASan+UBSan build: unit and simulation tests (and fuzz-corpus replay).
 #   3. libFuzzer smoke run of every fuzz target (clang), when clang is present.
+#   4. Consumers of an installed netcrypto (scripts/consumer_test.sh): the Debian packages are
+#      built (with their tests), checked with lintian and installed, two tiny projects outside
+#      the tree build against them (find_package, pkg-config) and run; the packages are purged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -28,4 +31,8 @@ if command -v clang++-14 >/dev/null 2>&1 || command -v clang++ >/dev/null 2>&1; 
     echo "== libFuzzer smoke run (clang, ASan+UBSan) =="
     bash scripts/fuzz.sh smoke
 fi
+echo "== consumers of the installed packages (scripts/consumer_test.sh) =="
+stage_start=$SECONDS
+bash scripts/consumer_test.sh
+echo "consumer stage: $((SECONDS - stage_start)) s"
 echo "== all test stages passed =="

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <netcrypto/version.hpp>
+
 #include "cli/commands.hpp"
 
 namespace {
@@ -27,85 +29,105 @@ int report(const Outcome<void>& r) {
     return r.error().exit_code;
 }
 
+/// Every option of every subcommand; add() declares them on the parser.
+struct Commands {
+    bool json = false;
+    std::string keygen_out;
+    std::string id_key;
+    netcrypto::cli::ListenOptions listen_opts;
+    netcrypto::cli::ConnectOptions connect_opts;
+    netcrypto::cli::ConnectOptions chat_opts;
+    netcrypto::cli::DemoOptions demo_opts;
+    CLI::App* keygen = nullptr;
+    CLI::App* id = nullptr;
+    CLI::App* listen = nullptr;
+    CLI::App* connect = nullptr;
+    CLI::App* chat = nullptr;
+    CLI::App* demo = nullptr;
+
+    void add(CLI::App& app) {
+        app.add_flag("--json", json, "Events on stderr as one JSON object per line");
+
+        keygen = app.add_subcommand("keygen", "Create a long-term secret key file (mode 0600)");
+        keygen->add_option("--out", keygen_out, "Where to write the key file")->required();
+
+        id = app.add_subcommand("id", "Print the public key of a secret key file");
+        id->add_option("--key", id_key, "Secret key file")->required();
+
+        listen = app.add_subcommand("listen",
+                                    "Accept connections and write the received stream to stdout");
+        add_peer_options(*listen, listen_opts, true);
+        listen->add_option("--allow", listen_opts.allow,
+                           "Accept only this peer public key (repeatable; default: anyone)");
+        listen->add_flag("--once", listen_opts.once, "Exit after the first connection ends");
+
+        connect =
+            app.add_subcommand("connect", "Stream stdin to a peer and the peer's stream to stdout");
+        chat = app.add_subcommand(
+            "chat", "Send each stdin line as a text message; print received messages");
+        add_connect_options(*connect, connect_opts);
+        add_connect_options(*chat, chat_opts);
+
+        demo = app.add_subcommand(
+            "demo",
+            "Two endpoints over loopback UDP in one process: handshake, bulk transfer, hash");
+        demo->add_option("--bytes", demo_opts.bytes, "Bytes to move (default 256 MiB)");
+        demo->add_option("--loss", demo_opts.loss_percent, "Drop this percentage of datagrams")
+            ->check(CLI::Range(0.0, 90.0));
+    }
+
+    static void add_connect_options(CLI::App& cmd, netcrypto::cli::ConnectOptions& o) {
+        add_peer_options(cmd, o, false);
+        cmd.add_option("--to", o.to, "Peer UDP address HOST:PORT")->required();
+        cmd.add_option("--peer", o.peer, "Peer long-term public key (64 hex)")->required();
+        cmd.add_option("--peer-dht", o.peer_dht, "Peer DHT public key (64 hex)")->required();
+        cmd.add_option("--timeout", o.timeout,
+                       "Give up if not established after this many seconds (default: the "
+                       "protocol's 8 tries, about 8 s)");
+    }
+
+    /// Runs the subcommand the parser selected.
+    int dispatch() {
+        if (*keygen) return report(netcrypto::cli::run_keygen(keygen_out));
+        if (*id) return report(netcrypto::cli::run_id(id_key));
+        if (*listen) {
+            listen_opts.json = json;
+            return report(netcrypto::cli::run_listen(listen_opts));
+        }
+        if (*connect || *chat) {
+            const bool is_chat = static_cast<bool>(*chat);
+            auto& o = is_chat ? chat_opts : connect_opts;
+            o.json = json;
+            if (o.bind == "0.0.0.0:0" && o.to.starts_with('[')) o.bind = "[::]:0";
+            return report(netcrypto::cli::run_connect(o, is_chat));
+        }
+        if (*demo) {
+            demo_opts.json = json;
+            return report(netcrypto::cli::run_demo(demo_opts));
+        }
+        return 2;
+    }
+};
+
 /// The whole program; main() adds the last-resort error report.
 int run(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{
         "netcrypto: encrypted connections over Tox's net_crypto protocol (c-toxcore "
         "0.2.18 compatible)"};
+    app.set_version_flag("--version", std::string("netcrypto ") +
+                                          std::string(netcrypto::version()) + " (libsodium " +
+                                          std::string(netcrypto::sodium_version()) + ")");
+    // --version (like --help) ends the parse before the subcommand requirement is checked.
     app.require_subcommand(1);
-    bool json = false;
-    app.add_flag("--json", json, "Events on stderr as one JSON object per line");
-
-    std::string keygen_out;
-    auto* keygen = app.add_subcommand("keygen", "Create a long-term secret key file (mode 0600)");
-    keygen->add_option("--out", keygen_out, "Where to write the key file")->required();
-
-    std::string id_key;
-    auto* id = app.add_subcommand("id", "Print the public key of a secret key file");
-    id->add_option("--key", id_key, "Secret key file")->required();
-
-    netcrypto::cli::ListenOptions listen_opts;
-    auto* listen =
-        app.add_subcommand("listen", "Accept connections and write the received stream to stdout");
-    add_peer_options(*listen, listen_opts, true);
-    listen->add_option("--allow", listen_opts.allow,
-                       "Accept only this peer public key (repeatable; default: anyone)");
-    listen->add_flag("--once", listen_opts.once, "Exit after the first connection ends");
-
-    netcrypto::cli::ConnectOptions connect_opts;
-    auto* connect =
-        app.add_subcommand("connect", "Stream stdin to a peer and the peer's stream to stdout");
-    netcrypto::cli::ConnectOptions chat_opts;
-    auto* chat = app.add_subcommand(
-        "chat", "Send each stdin line as a text message; print received messages");
-    for (auto [cmd, opts] : {std::pair{connect, &connect_opts}, std::pair{chat, &chat_opts}}) {
-        add_peer_options(*cmd, *opts, false);
-        cmd->add_option("--to", opts->to, "Peer UDP address HOST:PORT")->required();
-        cmd->add_option("--peer", opts->peer, "Peer long-term public key (64 hex)")->required();
-        cmd->add_option("--peer-dht", opts->peer_dht, "Peer DHT public key (64 hex)")->required();
-        cmd->add_option("--timeout", opts->timeout,
-                        "Give up if not established after this many seconds (default: the "
-                        "protocol's 8 tries, about 8 s)");
-    }
-
-    netcrypto::cli::DemoOptions demo_opts;
-    auto* demo = app.add_subcommand(
-        "demo", "Two endpoints over loopback UDP in one process: handshake, bulk transfer, hash");
-    demo->add_option("--bytes", demo_opts.bytes, "Bytes to move (default 256 MiB)");
-    demo->add_option("--loss", demo_opts.loss_percent, "Drop this percentage of datagrams")
-        ->check(CLI::Range(0.0, 90.0));
-
+    Commands commands;
+    commands.add(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
-
-    if (*keygen) return report(netcrypto::cli::run_keygen(keygen_out));
-    if (*id) return report(netcrypto::cli::run_id(id_key));
-    if (*listen) {
-        listen_opts.json = json;
-        return report(netcrypto::cli::run_listen(listen_opts));
-    }
-    if (*connect) {
-        connect_opts.json = json;
-        if (connect_opts.bind == "0.0.0.0:0" && connect_opts.to.starts_with('[')) {
-            connect_opts.bind = "[::]:0";
-        }
-        return report(netcrypto::cli::run_connect(connect_opts, false));
-    }
-    if (*chat) {
-        chat_opts.json = json;
-        if (chat_opts.bind == "0.0.0.0:0" && chat_opts.to.starts_with('['))
-            chat_opts.bind = "[::]:0";
-        return report(netcrypto::cli::run_connect(chat_opts, true));
-    }
-    if (*demo) {
-        demo_opts.json = json;
-        return report(netcrypto::cli::run_demo(demo_opts));
-    }
-    return 2;
+    return commands.dispatch();
 }
 
 }  // namespace

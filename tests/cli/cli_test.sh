@@ -37,6 +37,20 @@ if "$NC" keygen --out "$WORK/a.key" 2>"$WORK/err"; then bad "keygen overwrote a 
     grep -q "cannot create key file" "$WORK/err" && ok "keygen refuses to overwrite" || bad "keygen overwrite message: $(cat "$WORK/err")"
 fi
 
+# --- --version: the tool's and libsodium's version, exit 0 -----------------------------------
+if version=$("$NC" --version) && [[ "$version" =~ ^netcrypto\ [0-9]+\.[0-9]+\.[0-9]+\ \(libsodium\ [0-9.]+\)$ ]]; then
+    ok "--version prints $version"
+else
+    bad "--version output: ${version:-}"
+fi
+expect_usage_error() {
+    local name=$1
+    shift
+    if "$@" >/dev/null 2>&1; then bad "$name: succeeded"; else ok "$name: exit status $?"; fi
+}
+expect_usage_error "no subcommand is a usage error" "$NC"
+expect_usage_error "--json alone is a usage error" "$NC" --json
+
 # --- streaming: listen | connect, compare hashes ----------------------------------------------
 # transfer NAME BYTES LOSS: pipe BYTES random bytes from connect to listen, compare SHA-256.
 transfer() {
