@@ -121,14 +121,16 @@ struct Harness {
             if (t->size == kLanDiscoverySize) {
                 NETCRYPTO_FUZZ_CHECK(buf[0] == kLanDiscoveryType);
             } else {
-                NETCRYPTO_FUZZ_CHECK(t->size == kPingSize);
-                NETCRYPTO_FUZZ_CHECK(buf[0] == kPingResponseType || buf[0] == kNodesResponseType);
+                const bool answer = t->size == kPingSize &&
+                                    (buf[0] == kPingResponseType || buf[0] == kNodesResponseType);
+                const bool bootstrap = t->size == kNodesRequestSize && buf[0] == kNodesRequestType;
+                NETCRYPTO_FUZZ_CHECK(answer || bootstrap);
                 ++answers;
             }
         }
         while (auto e = d.poll_event()) {
             ++events;
-            if (const auto* learnt = std::get_if<DhtKeyLearned>(&*e)) {
+            if (const auto* learnt = std::get_if<KeyLearned>(&*e)) {
 #ifndef NETCRYPTO_FUZZ_IDENTITY_CRYPTO
                 bool known = false;
                 for (const auto& p : keys().peers) known = known || p.public_key == learnt->dht_pk;
@@ -137,7 +139,7 @@ struct Harness {
                 (void)learnt;
 #endif
             } else {
-                NETCRYPTO_FUZZ_CHECK(std::get<DiscoveryFailed>(*e).sends == fd::config().max_sends);
+                NETCRYPTO_FUZZ_CHECK(std::get<NoAnswer>(*e).sends == fd::config().max_sends);
             }
         }
     }

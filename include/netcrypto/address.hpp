@@ -34,6 +34,10 @@ struct NETCRYPTO_EXPORT Address {
     [[nodiscard]] std::string to_string() const;
     /// True for 127.0.0.0/8 and ::1 (and IPv4-mapped 127/8).
     [[nodiscard]] bool is_loopback() const;
+    /// True for loopback and private/link-local ranges, where Tox peers answer LAN discovery:
+    /// 10/8, 172.16/12, 192.168/16, 169.254/16, 100.64/10, fc00::/7, fe80::/10 (and
+    /// IPv4-mapped forms).
+    [[nodiscard]] bool is_lan() const;
 };
 
 }  // namespace netcrypto

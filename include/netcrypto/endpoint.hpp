@@ -117,6 +117,17 @@ struct EndpointConfig {
     double cookie_rate_burst_under_load = 2;
     double cookie_rate_per_second_under_load = 1;
     Duration under_load_hold = std::chrono::seconds{1};
+
+    // Learning a peer's DHT key from its address (Endpoint::discover).
+    /// Time between two LAN discovery packets to the same address.
+    Duration discovery_interval = std::chrono::milliseconds{500};
+    /// LAN discovery packets sent to one address before DiscoveryFailed (at least 1).
+    std::uint32_t discovery_max_sends = 10;
+    /// Addresses being learnt at once (discover() beyond fails with kDiscoveryBusy).
+    std::size_t max_discoveries = 64;
+    /// Answer DHT pings (0x00) and nodes requests (0x02; with an empty node list) so a Tox
+    /// peer's DHT keeps us; rate-limited per source. Off: they are dropped and counted.
+    bool answer_dht = true;
 };
 
 /// An API error (misuse or a full resource); network input never produces these.
@@ -129,6 +140,7 @@ enum class Error : std::uint8_t {
     kAlreadyConnected,    ///< a connection to this long-term key exists
     kNoSuchRequest,       ///< accept/reject of an unknown or expired incoming request
     kInvalidKey,          ///< a public key that yields no shared secret (low-order point)
+    kDiscoveryBusy,       ///< discover(): EndpointConfig::max_discoveries addresses are busy
 };
 NETCRYPTO_EXPORT std::string_view to_string(Error e);
 
@@ -136,7 +148,7 @@ template <class T>
 using Result = tl::expected<T, Error>;
 
 // --- events ---------------------------------------------------------------------------------
-// Endpoint::poll_event returns an Event: exactly one of the six structs below. Every event
+// Endpoint::poll_event returns an Event: exactly one of the eight structs below. Every event
 // about a connection carries `user_tag`: the value Endpoint::set_user_tag gave the connection,
 // as it was when the event was queued (0 until set; events queued before a set_user_tag call
 // keep the old value, so the events queued by connect()/accept() themselves carry 0).
@@ -230,9 +242,27 @@ struct Acked {
     friend bool operator==(const Acked&, const Acked&) = default;
 };
 
-/// The six event structs, in the order of Event::Kind.
-using EventVariant =
-    std::variant<StatusChanged, IncomingRequest, DhtKeyChanged, Readable, Writable, Acked>;
+/// discover() learnt the DHT key of the Tox peer at `address`: a nodes request came back from
+/// that address whose box opened with that key. Pass it to connect(). Not about a
+/// connection: connection() and user_tag() are nullopt.
+struct DhtKeyLearned {
+    PublicKey peer_key;      ///< the long-term key given to discover()
+    PublicKey peer_dht_key;  ///< the learnt DHT key
+    Address address;
+    friend bool operator==(const DhtKeyLearned&, const DhtKeyLearned&) = default;
+};
+
+/// discover() sent `sends` LAN discovery packets to `address` and no Tox peer answered.
+struct DiscoveryFailed {
+    PublicKey peer_key;  ///< the long-term key given to discover()
+    Address address;
+    std::uint32_t sends = 0;
+    friend bool operator==(const DiscoveryFailed&, const DiscoveryFailed&) = default;
+};
+
+/// The eight event structs, in the order of Event::Kind.
+using EventVariant = std::variant<StatusChanged, IncomingRequest, DhtKeyChanged, Readable, Writable,
+                                  Acked, DhtKeyLearned, DiscoveryFailed>;
 
 namespace detail {
 template <class T, class V>
@@ -245,6 +275,15 @@ inline constexpr bool kIsAlternative<T, std::variant<Ts...>> = (std::is_same_v<T
 template <class T>
 concept EventAlternative = detail::kIsAlternative<T, EventVariant>;
 
+namespace detail {
+/// Event structs about a connection (they carry `connection` and `user_tag`).
+template <class T>
+concept ConnectionEvent = requires(const T& e) {
+    e.connection;
+    e.user_tag;
+};
+}  // namespace detail
+
 /// Something the application should know; polled with Endpoint::poll_event. Holds exactly one
 /// of the event structs; read it with get_if<T>() (or visit), e.g.
 ///     if (const auto* s = e.get_if<StatusChanged>()) use(s->to);
@@ -254,12 +293,14 @@ class Event {
 
     /// Which struct an event holds (for switch statements and logs).
     enum class Kind : std::uint8_t {
-        kStatus,         ///< StatusChanged
-        kIncoming,       ///< IncomingRequest
-        kDhtKeyChanged,  ///< DhtKeyChanged
-        kReadable,       ///< Readable
-        kWritable,       ///< Writable
-        kAcked,          ///< Acked
+        kStatus,           ///< StatusChanged
+        kIncoming,         ///< IncomingRequest
+        kDhtKeyChanged,    ///< DhtKeyChanged
+        kReadable,         ///< Readable
+        kWritable,         ///< Writable
+        kAcked,            ///< Acked
+        kDhtKeyLearned,    ///< DhtKeyLearned
+        kDiscoveryFailed,  ///< DiscoveryFailed
     };
 
     /// An event holding `alternative` (implicit, so `Event e = Readable{...};` works).
@@ -288,26 +329,27 @@ class Event {
     [[nodiscard]] const PublicKey& peer_key() const {
         return std::visit([](const auto& e) -> const PublicKey& { return e.peer_key; }, v_);
     }
-    /// The connection the event is about; nullopt for IncomingRequest (no connection yet).
+    /// The connection the event is about; nullopt for IncomingRequest (no connection yet),
+    /// DhtKeyLearned and DiscoveryFailed.
     [[nodiscard]] std::optional<ConnectionId> connection() const {
         return std::visit(
             [](const auto& e) -> std::optional<ConnectionId> {
-                if constexpr (std::is_same_v<std::decay_t<decltype(e)>, IncomingRequest>) {
-                    return std::nullopt;
-                } else {
+                if constexpr (detail::ConnectionEvent<std::decay_t<decltype(e)>>) {
                     return e.connection;
+                } else {
+                    return std::nullopt;
                 }
             },
             v_);
     }
-    /// The connection's user tag when the event was queued; nullopt for IncomingRequest.
+    /// The connection's user tag when the event was queued; nullopt when connection() is.
     [[nodiscard]] std::optional<std::uint64_t> user_tag() const {
         return std::visit(
             [](const auto& e) -> std::optional<std::uint64_t> {
-                if constexpr (std::is_same_v<std::decay_t<decltype(e)>, IncomingRequest>) {
-                    return std::nullopt;
-                } else {
+                if constexpr (detail::ConnectionEvent<std::decay_t<decltype(e)>>) {
                     return e.user_tag;
+                } else {
+                    return std::nullopt;
                 }
             },
             v_);
@@ -324,13 +366,15 @@ template <Event::Kind K, class T>
 inline constexpr bool kEventKindIs =
     std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(K), Event::Variant>, T>;
 }  // namespace detail
-static_assert(std::variant_size_v<Event::Variant> == 6 &&
+static_assert(std::variant_size_v<Event::Variant> == 8 &&
                   detail::kEventKindIs<Event::Kind::kStatus, StatusChanged> &&
                   detail::kEventKindIs<Event::Kind::kIncoming, IncomingRequest> &&
                   detail::kEventKindIs<Event::Kind::kDhtKeyChanged, DhtKeyChanged> &&
                   detail::kEventKindIs<Event::Kind::kReadable, Readable> &&
                   detail::kEventKindIs<Event::Kind::kWritable, Writable> &&
-                  detail::kEventKindIs<Event::Kind::kAcked, Acked>,
+                  detail::kEventKindIs<Event::Kind::kAcked, Acked> &&
+                  detail::kEventKindIs<Event::Kind::kDhtKeyLearned, DhtKeyLearned> &&
+                  detail::kEventKindIs<Event::Kind::kDiscoveryFailed, DiscoveryFailed>,
               "Event::Kind follows the order of Event::Variant");
 
 /// A datagram to send, written into the caller's buffer by poll_transmit.
@@ -391,6 +435,17 @@ class NETCRYPTO_EXPORT Endpoint {
     /// kInvalidKey.
     Result<ConnectionId> connect(Instant now, const PublicKey& peer_key,
                                  const PublicKey& peer_dht_key, const Address& address);
+    /// Learns the DHT key of the Tox peer at `address` (a Tox client shows its long-term key in
+    /// its Tox ID, never its DHT key): sends LAN discovery packets (0x21) to `address` every
+    /// discovery_interval, at most discovery_max_sends, until a nodes request (0x02) comes back
+    /// from that address, then reports DhtKeyLearned (call connect() with it) or, after the
+    /// last send, DiscoveryFailed. c-toxcore answers this from loopback and LAN addresses only
+    /// (and only with local discovery enabled). Nodes requests from other addresses are
+    /// counted, never learnt. Calling it again for the same address starts over (use it when
+    /// a learnt key turned out wrong: the cookie requests timed out). Errors: kDiscoveryBusy.
+    Result<void> discover(Instant now, const PublicKey& peer_key, const Address& address);
+    /// Stops learning at `address` (no event); false if it was not being learnt.
+    bool stop_discovery(const Address& address);
     /// Accepts an incoming request: the connection starts in NotConfirmed and our handshake
     /// goes out. Errors: kNoSuchRequest (expired or unknown), kTooManyConnections.
     Result<ConnectionId> accept(Instant now, RequestId request);
@@ -435,6 +490,8 @@ class NETCRYPTO_EXPORT Endpoint {
     [[nodiscard]] std::vector<ConnectionId> connections() const;
     /// Counters for the whole endpoint (drops by reason, packets by type).
     [[nodiscard]] const EndpointStats& stats() const;
+    /// Counters of the DHT side (discover(), answers to DHT pings and nodes requests).
+    [[nodiscard]] const DhtStats& dht_stats() const;
     /// True while strangers' requests that need X25519 are refused (see
     /// EndpointConfig::key_agreements_per_second); updated by every input and
     /// by handle_timeout.

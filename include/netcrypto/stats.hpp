@@ -14,7 +14,7 @@ namespace netcrypto {
 /// error: it is dropped and counted here.
 enum class DropReason : std::uint8_t {
     kEmpty,                ///< zero-length datagram
-    kUnknownType,          ///< first byte is not 0x18..0x1b
+    kUnknownType,          ///< first byte is neither a net_crypto (0x18..0x1b) nor a DHT type
     kBadLength,            ///< length not what the packet type requires
     kBadTag,               ///< authentication failed (wrong key, tampered, or not for us)
     kCookieBadTag,         ///< a cookie that is not ours (or tampered)
@@ -48,6 +48,50 @@ enum class DropReason : std::uint8_t {
 NETCRYPTO_EXPORT std::string_view to_string(DropReason r);
 
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::kCount_);
+
+/// Why a received DHT datagram (ping, nodes request/response, LAN discovery) was dropped or
+/// not answered; counted in DhtStats (see Endpoint::discover).
+enum class DhtDropReason : std::uint8_t {
+    kWrongType,     ///< first byte is not the type this decoder handles (or no DHT packet)
+    kWrongLength,   ///< the length is not one the packet type allows
+    kBadBox,        ///< the box did not open (wrong key or tampered bytes)
+    kBadPlain,      ///< the plaintext is malformed (inner id, node count, family, length)
+    kUnusableKey,   ///< the sender's DHT key gives no shared key (low-order point)
+    kOwnKey,        ///< the packet claims our own DHT key
+    kUnderLoad,     ///< the key-agreement budget for uncached keys is empty
+    kRateLimited,   ///< the source's answer budget is empty
+    kAnswersOff,    ///< a request we would only answer, and answering is off
+    kUnsolicited,   ///< a response (0x01, 0x04) to a request we never send
+    kLanDiscovery,  ///< a LAN discovery packet from a non-LAN address (not answered)
+    kQueueFull,     ///< an outgoing datagram did not fit in the bounded queue
+    kCount,
+};
+inline constexpr std::size_t kDhtDropReasonCount = static_cast<std::size_t>(DhtDropReason::kCount);
+/// A short, stable snake_case name for logs and drop counters.
+NETCRYPTO_EXPORT std::string_view to_string(DhtDropReason r);
+
+/// Counters of the DHT side of an endpoint: learning peers' DHT keys from their addresses
+/// (LAN discovery out, nodes request in) and the minimal answers to DHT requests.
+struct DhtStats {
+    std::uint64_t lan_discovery_sent = 0;      ///< 0x21 queued (first sends and resends)
+    std::uint64_t keys_learnt = 0;             ///< DHT keys learnt (DhtKeyLearned events)
+    std::uint64_t failures = 0;                ///< addresses that never answered
+    std::uint64_t nodes_answered = 0;          ///< 0x04 queued in answer to a 0x02
+    std::uint64_t pings_answered = 0;          ///< 0x01 queued in answer to a 0x00
+    std::uint64_t lan_discovery_answered = 0;  ///< 0x02 queued in answer to a LAN 0x21
+    std::uint64_t requests_not_learnt = 0;     ///< valid 0x02 from an address not being learnt
+    std::uint64_t key_agreements = 0;          ///< X25519 computed (cache misses)
+    std::array<std::uint64_t, kDhtDropReasonCount> dropped{};
+
+    [[nodiscard]] std::uint64_t dropped_by(DhtDropReason r) const {
+        return dropped[static_cast<std::size_t>(r)];
+    }
+    [[nodiscard]] std::uint64_t total_drops() const {
+        std::uint64_t t = 0;
+        for (auto d : dropped) t += d;
+        return t;
+    }
+};
 
 /// Endpoint-wide counters.
 struct EndpointStats {

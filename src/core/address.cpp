@@ -260,6 +260,24 @@ std::string Address::to_string() const {
     return out;
 }
 
+namespace {
+bool ipv4_is_lan(std::uint8_t a, std::uint8_t b) {
+    return a == 127 || a == 10 || (a == 172 && (b & 0xF0U) == 16) || (a == 192 && b == 168) ||
+           (a == 169 && b == 254) || (a == 100 && (b & 0xC0U) == 64);
+}
+}  // namespace
+
+bool Address::is_lan() const {
+    if (family == Family::kIPv4) return ipv4_is_lan(ip[0], ip[1]);
+    if (is_loopback()) return true;
+    if ((ip[0] & 0xFEU) == 0xFC) return true;                   // fc00::/7
+    if (ip[0] == 0xFE && (ip[1] & 0xC0U) == 0x80) return true;  // fe80::/10
+    for (std::size_t i = 0; i < 10; ++i) {
+        if (ip[i] != 0) return false;
+    }
+    return ip[10] == 0xFF && ip[11] == 0xFF && ipv4_is_lan(ip[12], ip[13]);
+}
+
 bool Address::is_loopback() const {
     if (family == Family::kIPv4) return ip[0] == 127;
     static constexpr std::array<std::uint8_t, 16> kLoop6{0, 0, 0, 0, 0, 0, 0, 0,

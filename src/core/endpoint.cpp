@@ -23,7 +23,12 @@ Endpoint::Impl::Impl(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, Endp
       by_addr_(hash_),
       by_key_(16, hash_),
       incoming_(cfg_, [this](std::uint64_t request) { withdraw_incoming(request); }),
-      guard_(cfg_, hash_) {}
+      guard_(cfg_, hash_),
+      discovery_(dht_, rng,
+                 dht::DiscoveryConfig{.resend_interval = cfg_.discovery_interval,
+                                      .max_sends = cfg_.discovery_max_sends,
+                                      .max_targets = cfg_.max_discoveries,
+                                      .answer = cfg_.answer_dht}) {}
 
 // --- outputs -----------------------------------------------------------------------------------
 
@@ -52,6 +57,11 @@ void Endpoint::Impl::wants_to_send(ConnectionId id) {
 
 std::optional<Transmit> Endpoint::Impl::poll_transmit(Instant now, std::span<std::uint8_t> buffer) {
     if (buffer.size() < kMaxDatagramSize) return std::nullopt;
+    if (auto t = discovery_.poll_transmit(buffer)) {
+        ++stats_.datagrams_sent;
+        stats_.bytes_sent += t->size;
+        return t;
+    }
     if (!out_.empty()) {
         const OutDatagram& d = out_.front();
         std::copy_n(d.bytes.begin(), d.size, buffer.begin());
@@ -164,6 +174,7 @@ void Endpoint::Impl::prune_timers() {
 std::optional<Instant> Endpoint::Impl::next_timeout() const {
     std::optional<Instant> next = next_rotation_;
     if (!timers_.empty() && timers_.top().at < *next) next = timers_.top().at;
+    if (auto d = discovery_.next_timeout(); d && *d < *next) next = d;
     return next;
 }
 
@@ -189,6 +200,46 @@ void Endpoint::Impl::handle_timeout(Instant now) {
         after(t.index);
     }
     incoming_.expire(now);
+    discovery_.handle_timeout(now);
+    take_discovery_events();
+}
+
+// --- discovery ---------------------------------------------------------------------------------
+
+Result<void> Endpoint::Impl::discover(Instant now, const PublicKey& peer_key,
+                                      const Address& address) {
+    auto started = discovery_.restart(now, address);
+    if (!started) return tl::unexpected(Error::kDiscoveryBusy);
+    auto it = std::find_if(discovering_.begin(), discovering_.end(),
+                           [&](const auto& d) { return d.first == address; });
+    if (it != discovering_.end()) {
+        it->second = peer_key;
+    } else {
+        discovering_.emplace_back(address, peer_key);
+    }
+    return {};
+}
+
+bool Endpoint::Impl::stop_discovery(const Address& address) {
+    std::erase_if(discovering_, [&](const auto& d) { return d.first == address; });
+    return discovery_.forget(address);
+}
+
+void Endpoint::Impl::take_discovery_events() {
+    while (auto e = discovery_.poll_event()) {
+        const Address& address =
+            std::visit([](const auto& d) -> const Address& { return d.address; }, *e);
+        auto it = std::find_if(discovering_.begin(), discovering_.end(),
+                               [&](const auto& d) { return d.first == address; });
+        if (it == discovering_.end()) continue;  // stopped meanwhile
+        const PublicKey peer_key = it->second;
+        discovering_.erase(it);
+        if (const auto* learnt = std::get_if<dht::KeyLearned>(&*e)) {
+            events_.emplace_back(DhtKeyLearned{peer_key, learnt->dht_pk, address});
+        } else if (const auto* failed = std::get_if<dht::NoAnswer>(&*e)) {
+            events_.emplace_back(DiscoveryFailed{peer_key, address, failed->sends});
+        }
+    }
 }
 
 void Endpoint::Impl::withdraw_incoming(std::uint64_t request) {
@@ -300,6 +351,11 @@ std::optional<Transmit> Endpoint::poll_transmit(Instant now, std::span<std::uint
     return impl_->poll_transmit(now, buffer);
 }
 std::optional<Event> Endpoint::poll_event() { return impl_->poll_event(); }
+Result<void> Endpoint::discover(Instant now, const PublicKey& peer_key, const Address& address) {
+    return impl_->discover(now, peer_key, address);
+}
+bool Endpoint::stop_discovery(const Address& address) { return impl_->stop_discovery(address); }
+const DhtStats& Endpoint::dht_stats() const { return impl_->dht_stats(); }
 
 Result<ConnectionId> Endpoint::connect(Instant now, const PublicKey& peer_key,
                                        const PublicKey& peer_dht_key, const Address& address) {

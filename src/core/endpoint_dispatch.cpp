@@ -37,6 +37,11 @@ void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
         return;
     }
     const std::uint8_t type = bytes[0];
+    if (dht::Discovery::is_dht_packet(bytes)) {
+        discovery_.handle_datagram(now, from, bytes);
+        take_discovery_events();
+        return;
+    }
     if (type == wire::kCookieRequestType) {
         handle_cookie_request(now, from, bytes);
         return;

@@ -20,6 +20,7 @@
 #include "core/address_table.hpp"
 #include "core/connection.hpp"
 #include "core/cookie.hpp"
+#include "core/dht/discovery.hpp"
 #include "core/incoming.hpp"
 #include "core/load_guard.hpp"
 #include "core/services.hpp"
@@ -50,6 +51,10 @@ class Endpoint::Impl final : public core::Outputs {
     std::optional<Transmit> poll_transmit(Instant now, std::span<std::uint8_t> buffer);
     std::optional<Event> poll_event();
     [[nodiscard]] bool under_load() const { return guard_.under_load(); }
+
+    Result<void> discover(Instant now, const PublicKey& peer_key, const Address& address);
+    bool stop_discovery(const Address& address);
+    [[nodiscard]] const DhtStats& dht_stats() const { return discovery_.stats(); }
 
     Result<ConnectionId> connect(Instant now, const PublicKey& peer_key,
                                  const PublicKey& peer_dht_key, const Address& address);
@@ -109,6 +114,8 @@ class Endpoint::Impl final : public core::Outputs {
     void prune_timers();
     /// Withdraws the unpolled kIncoming event of a request dropped unanswered.
     void withdraw_incoming(std::uint64_t request);
+    /// Turns Discovery's events into endpoint events (with the peer key given to discover()).
+    void take_discovery_events();
 
     // endpoint_dispatch.cpp
     void handle_cookie_request(Instant now, const Address& from, std::span<const std::uint8_t> b);
@@ -140,6 +147,11 @@ class Endpoint::Impl final : public core::Outputs {
     std::deque<std::uint32_t> ready_;
     core::IncomingRequests incoming_;
     core::LoadGuard guard_;
+    /// DHT keys learnt from addresses (discover()); shares our DHT key pair.
+    dht::Discovery discovery_;
+    /// The long-term key each address being discovered was asked for (at most
+    /// max_discoveries entries).
+    std::vector<std::pair<Address, PublicKey>> discovering_;
 };
 
 }  // namespace netcrypto

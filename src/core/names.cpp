@@ -57,6 +57,8 @@ std::string_view to_string(Error e) {
             return "already connected to that peer";
         case Error::kNoSuchRequest:
             return "no such incoming request";
+        case Error::kDiscoveryBusy:
+            return "too many addresses being discovered";
         case Error::kInvalidKey:
             return "invalid public key";
     }

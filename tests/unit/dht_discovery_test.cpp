@@ -112,7 +112,7 @@ TEST(DhtDiscovery, LearnsTheKeyFromTheRightAddressAndAnswers) {
     f.d.handle_datagram(kT0 + milliseconds(3), kPeerAddr, reply);
     const auto ev = events(f.d);
     ASSERT_EQ(ev.size(), 1U);
-    EXPECT_EQ(std::get<DhtKeyLearned>(ev[0]), (DhtKeyLearned{kPeerAddr, peer.dht.public_key}));
+    EXPECT_EQ(std::get<KeyLearned>(ev[0]), (KeyLearned{kPeerAddr, peer.dht.public_key}));
     EXPECT_FALSE(f.d.learning(kPeerAddr));
     EXPECT_EQ(f.d.next_timeout(), std::nullopt);
     EXPECT_EQ(f.d.stats().keys_learnt, 1U);
@@ -190,8 +190,8 @@ TEST(DhtDiscovery, MalformedDatagramsAreCountedByReason) {
     feed(low_order);
     feed(Bytes{});
     feed(Bytes{0x03, 1, 2});
-    Bytes lan(kLanDiscoverySize, 0x21);
-    feed(lan);
+    Bytes lan(kLanDiscoverySize, 0x21);  // valid, but from a public address: not answered
+    f.d.handle_datagram(kT0, Address::ipv4(203, 0, 113, 5, 33445), lan);
     Bytes resp(kNodesResponseMinSize, 0);
     resp[0] = kNodesResponseType;
     feed(resp);
@@ -220,7 +220,7 @@ TEST(DhtDiscovery, ResendScheduleIsExactAndFailureFollowsTheLastSend) {
     ASSERT_TRUE(f.d.start(kT0, kPeerAddr));
     std::vector<std::int64_t> send_times{to_ms(kT0)};
     EXPECT_EQ(drain(f.d).size(), 1U);
-    std::optional<DiscoveryFailed> failed;
+    std::optional<NoAnswer> failed;
     std::int64_t failed_at = 0;
     while (auto next = f.d.next_timeout()) {
         // Nothing is due a millisecond early.
@@ -232,7 +232,7 @@ TEST(DhtDiscovery, ResendScheduleIsExactAndFailureFollowsTheLastSend) {
             send_times.push_back(to_ms(*next));
         }
         for (const auto& e : events(f.d)) {
-            failed = std::get<DiscoveryFailed>(e);
+            failed = std::get<NoAnswer>(e);
             failed_at = to_ms(*next);
         }
     }
@@ -240,7 +240,7 @@ TEST(DhtDiscovery, ResendScheduleIsExactAndFailureFollowsTheLastSend) {
     for (std::int64_t k = 0; k < 10; ++k) expected.push_back(1000 + 500 * k);
     EXPECT_EQ(send_times, expected);
     ASSERT_TRUE(failed);
-    EXPECT_EQ(*failed, (DiscoveryFailed{kPeerAddr, 10}));
+    EXPECT_EQ(*failed, (NoAnswer{kPeerAddr, 10}));
     EXPECT_EQ(failed_at, 6000);
     EXPECT_EQ(f.d.stats().failures, 1U);
     EXPECT_EQ(f.d.stats().lan_discovery_sent, 10U);
@@ -252,7 +252,7 @@ TEST(DhtDiscovery, RestartRelearnsANewKeyAndForgetStopsResends) {
     FakeToxcore first(1, kPeerAddr);
     ASSERT_TRUE(f.d.start(kT0, kPeerAddr));
     f.d.handle_datagram(kT0, kPeerAddr, *first.answer(drain(f.d).at(0).bytes));
-    EXPECT_EQ(std::get<DhtKeyLearned>(events(f.d).at(0)).dht_pk, first.dht.public_key);
+    EXPECT_EQ(std::get<KeyLearned>(events(f.d).at(0)).dht_pk, first.dht.public_key);
     drain(f.d);
 
     // The peer restarts with a new DHT key on the same address.
@@ -262,7 +262,7 @@ TEST(DhtDiscovery, RestartRelearnsANewKeyAndForgetStopsResends) {
     const auto sent = drain(f.d);
     ASSERT_EQ(sent.size(), 2U);
     f.d.handle_datagram(kT0 + milliseconds(9001), kPeerAddr, *second.answer(sent[1].bytes));
-    EXPECT_EQ(std::get<DhtKeyLearned>(events(f.d).at(0)).dht_pk, second.dht.public_key);
+    EXPECT_EQ(std::get<KeyLearned>(events(f.d).at(0)).dht_pk, second.dht.public_key);
 
     ASSERT_TRUE(f.d.start(kT0, kOtherAddr));
     EXPECT_TRUE(f.d.forget(kOtherAddr));
@@ -364,9 +364,9 @@ TEST(DhtDiscovery, TargetsAndQueueAreBounded) {
 }
 
 TEST(DhtDiscovery, TwoInstancesAndOneToxcorePeer) {
-    // Two netcrypto instances learn the same c-toxcore peer. One instance's LAN discovery
-    // packet to the other is ignored: Discovery bootstraps nobody (a 33-byte packet must not
-    // draw a 113-byte answer).
+    // Two netcrypto instances learn the same c-toxcore peer, and each other: like c-toxcore,
+    // an instance answers a LAN discovery packet from a LAN address with a nodes request that
+    // carries its DHT key, so `a` learns `b`'s key from b's address alone.
     SeededRng rng(3);
     const Address a_addr = Address::ipv4(127, 0, 0, 10, 40000);
     const Address b_addr = Address::ipv4(127, 0, 0, 11, 40000);
@@ -377,20 +377,67 @@ TEST(DhtDiscovery, TwoInstancesAndOneToxcorePeer) {
     ASSERT_TRUE(a.start(kT0, b_addr));
     ASSERT_TRUE(b.start(kT0, kPeerAddr));
     auto deliver = [&](Discovery& from_d, const Address& from_addr) {
+        std::size_t n = 0;
         for (const auto& s : drain(from_d)) {
+            ++n;
             if (s.to == kPeerAddr) {
                 if (auto r = peer.answer(s.bytes)) from_d.handle_datagram(kT0, kPeerAddr, *r);
             } else if (s.to == b_addr) {
                 b.handle_datagram(kT0, from_addr, s.bytes);
+            } else if (s.to == a_addr) {
+                a.handle_datagram(kT0, from_addr, s.bytes);
             }
         }
+        return n;
     };
-    deliver(a, a_addr);
-    deliver(b, b_addr);
-    EXPECT_EQ(std::get<DhtKeyLearned>(events(a).at(0)).dht_pk, peer.dht.public_key);
-    EXPECT_EQ(std::get<DhtKeyLearned>(events(b).at(0)).dht_pk, peer.dht.public_key);
-    EXPECT_EQ(b.stats().dropped_by(DhtDropReason::kLanDiscovery), 1U);
-    EXPECT_TRUE(a.learning(b_addr));
+    // Bounded ping-pong: a's 0x21 → b's 0x02 → a's 0x04 (an answer b ignores).
+    for (int round = 0; round < 4; ++round) {
+        if (deliver(a, a_addr) + deliver(b, b_addr) == 0) break;
+    }
+    const auto a_events = events(a);
+    ASSERT_EQ(a_events.size(), 2U) << "a should learn the c-toxcore peer's key and b's";
+    EXPECT_EQ(std::get<KeyLearned>(a_events.at(0)).dht_pk, peer.dht.public_key);
+    EXPECT_EQ(std::get<KeyLearned>(a_events.at(1)).address, b_addr);
+    EXPECT_EQ(std::get<KeyLearned>(a_events.at(1)).dht_pk, b.dht_public_key());
+    EXPECT_EQ(std::get<KeyLearned>(events(b).at(0)).dht_pk, peer.dht.public_key);
+    EXPECT_EQ(b.stats().lan_discovery_answered, 1U);
+    EXPECT_EQ(b.stats().dropped_by(DhtDropReason::kUnsolicited), 1U);  // a's 0x04
+    EXPECT_FALSE(a.learning(b_addr));
+}
+
+TEST(DhtDiscovery, LanDiscoveryIsAnsweredOnlyFromLanAddressesWithinBudget) {
+    Fixture f;
+    SeededRng other_rng(55);  // not the fixture's seed: a different key pair
+    const KeyPair sender = KeyPair::generate(other_rng);
+    std::array<std::uint8_t, kLanDiscoverySize> lan{};
+    create_lan_discovery(sender.public_key, lan);
+    const Address public_addr = Address::ipv4(198, 51, 100, 7, 33445);
+    f.d.handle_datagram(kT0, public_addr, lan);
+    EXPECT_TRUE(drain(f.d).empty()) << "a public source must not draw a 113-byte answer";
+    EXPECT_EQ(f.d.stats().dropped_by(DhtDropReason::kLanDiscovery), 1U);
+
+    const Address lan_addr = Address::ipv4(192, 168, 1, 20, 33445);
+    for (int i = 0; i < 50; ++i) f.d.handle_datagram(kT0, lan_addr, lan);
+    const auto sent = drain(f.d);
+    const DiscoveryConfig defaults;
+    ASSERT_EQ(sent.size(), defaults.answer_burst) << "answers must stay within the burst";
+    EXPECT_EQ(f.d.stats().lan_discovery_answered, defaults.answer_burst);
+    EXPECT_EQ(f.d.stats().dropped_by(DhtDropReason::kRateLimited), 50U - defaults.answer_burst);
+    // The answer is a nodes request to the sender, carrying our DHT key, that opens with the
+    // sender's secret key.
+    const auto& req = sent.front();
+    EXPECT_EQ(req.to, lan_addr);
+    ASSERT_EQ(req.bytes.size(), kNodesRequestSize);
+    const SharedKey key = shared(f.ours.public_key, sender.secret_key);
+    const auto opened = consume_nodes_request(req.bytes, key);
+    ASSERT_TRUE(opened) << to_string(opened.error());
+    EXPECT_EQ(opened->sender_dht_pk, f.ours.public_key);
+    // Our own key echoed back is dropped, not answered.
+    std::array<std::uint8_t, kLanDiscoverySize> own{};
+    create_lan_discovery(f.ours.public_key, own);
+    f.d.handle_datagram(kT0 + std::chrono::seconds{10}, lan_addr, own);
+    EXPECT_TRUE(drain(f.d).empty());
+    EXPECT_EQ(f.d.stats().dropped_by(DhtDropReason::kOwnKey), 1U);
 }
 
 }  // namespace

@@ -131,7 +131,7 @@ void Discovery::handle_timeout(Instant now) {
     for (Target& t : targets_) {
         if (t.deadline > now) continue;
         if (t.sends >= cfg_.max_sends) {
-            events_.emplace_back(DiscoveryFailed{t.address, t.sends});
+            events_.emplace_back(NoAnswer{t.address, t.sends});
             ++stats_.failures;
             t.done = true;
         } else {
@@ -195,7 +195,7 @@ void Discovery::handle_datagram(Instant now, const Address& from, Bytes bytes) {
     }
     switch (bytes[0]) {
         case kLanDiscoveryType:
-            on_lan_discovery(bytes);
+            on_lan_discovery(now, from, bytes);
             return;
         case kNodesRequestType:
             on_nodes_request(now, from, bytes);
@@ -212,10 +212,27 @@ void Discovery::handle_datagram(Instant now, const Address& from, Bytes bytes) {
     }
 }
 
-void Discovery::on_lan_discovery(Bytes bytes) {
-    // We bootstrap nobody: a valid 0x21 is counted and ignored (see docs/discovery.md).
+void Discovery::on_lan_discovery(Instant now, const Address& from, Bytes bytes) {
+    // Like c-toxcore, a LAN discovery packet from a LAN (or loopback) address is answered with a
+    // nodes request to its sender, which tells the sender our DHT key: that is how a peer that
+    // knows only our address learns it. Anything else is counted and ignored; the request is
+    // 113 bytes for 33, so only LAN sources and within the per-source answer budget.
     const auto pk = consume_lan_discovery(bytes);
-    drop(pk ? DhtDropReason::kLanDiscovery : pk.error());
+    if (!pk) return drop(pk.error());
+    if (*pk == dht_.public_key) return drop(DhtDropReason::kOwnKey);
+    if (!cfg_.answer) return drop(DhtDropReason::kAnswersOff);
+    if (!from.is_lan()) return drop(DhtDropReason::kLanDiscovery);
+    if (!take_answer_token(now, from)) return drop(DhtDropReason::kRateLimited);
+    const SharedKey* key = shared_key(now, *pk);
+    if (key == nullptr) return;
+    Outgoing* out = push(from, kNodesRequestSize);
+    if (out == nullptr) return;
+    Sendback sendback{};
+    rng_.fill(sendback);
+    create_nodes_request(
+        dht_.public_key, *key, Nonce::random(rng_), dht_.public_key, sendback,
+        std::span<std::uint8_t, kNodesRequestSize>(out->bytes.data(), kNodesRequestSize));
+    ++stats_.lan_discovery_answered;
 }
 
 void Discovery::on_response(Bytes bytes) {
@@ -239,7 +256,7 @@ void Discovery::on_nodes_request(Instant now, const Address& from, Bytes bytes) 
     const auto req = consume_nodes_request(bytes, *key);
     if (!req) return drop(req.error());
     if (is_target) {
-        events_.emplace_back(DhtKeyLearned{from, req->sender_dht_pk});
+        events_.emplace_back(KeyLearned{from, req->sender_dht_pk});
         ++stats_.keys_learnt;
         targets_.erase(target);
     } else {

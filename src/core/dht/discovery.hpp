@@ -15,7 +15,7 @@
 // Timers of one target (resend_interval T, max_sends M):
 //   start(t0)       → 0x21 sent at t0
 //   t0 + k·T        → 0x21 resent (k = 1 .. M-1) until a key is learnt
-//   t0 + M·T        → DiscoveryFailed{address, M}; the target is forgotten
+//   t0 + M·T        → NoAnswer{address, M}; the target is forgotten
 #pragma once
 
 #include <array>
@@ -47,7 +47,7 @@ namespace netcrypto::dht {
 struct DiscoveryConfig {
     /// Time between two LAN discovery packets to the same address.
     Duration resend_interval = std::chrono::milliseconds(500);
-    /// LAN discovery packets per target before DiscoveryFailed (at least 1).
+    /// LAN discovery packets per target before NoAnswer (at least 1).
     std::uint32_t max_sends = 10;
     /// Addresses being learnt at once; start() beyond refuses (kTooManyTargets).
     std::size_t max_targets = 64;
@@ -68,18 +68,18 @@ struct DiscoveryConfig {
 };
 
 /// The DHT key at `address`, learnt from a nodes request whose box opened.
-struct DhtKeyLearned {
+struct KeyLearned {
     Address address;
     PublicKey dht_pk;
-    friend bool operator==(const DhtKeyLearned&, const DhtKeyLearned&) = default;
+    friend bool operator==(const KeyLearned&, const KeyLearned&) = default;
 };
 /// No nodes request came back from `address` after `sends` LAN discovery packets.
-struct DiscoveryFailed {
+struct NoAnswer {
     Address address;
     std::uint32_t sends = 0;
-    friend bool operator==(const DiscoveryFailed&, const DiscoveryFailed&) = default;
+    friend bool operator==(const NoAnswer&, const NoAnswer&) = default;
 };
-using DiscoveryEvent = std::variant<DhtKeyLearned, DiscoveryFailed>;
+using DiscoveryEvent = std::variant<KeyLearned, NoAnswer>;
 
 enum class DiscoveryError : std::uint8_t {
     kTooManyTargets,   ///< max_targets addresses are being learnt already
@@ -87,24 +87,13 @@ enum class DiscoveryError : std::uint8_t {
 };
 std::string_view to_string(DiscoveryError e);
 
-struct DiscoveryStats {
-    std::uint64_t lan_discovery_sent = 0;   ///< 0x21 queued (first sends and resends)
-    std::uint64_t keys_learnt = 0;          ///< DhtKeyLearned events
-    std::uint64_t failures = 0;             ///< DiscoveryFailed events
-    std::uint64_t nodes_answered = 0;       ///< 0x04 queued in answer to a 0x02
-    std::uint64_t pings_answered = 0;       ///< 0x01 queued in answer to a 0x00
-    std::uint64_t requests_not_learnt = 0;  ///< valid 0x02 from an address not being learnt
-    std::uint64_t key_agreements = 0;       ///< X25519 computed (cache misses)
-    std::array<std::uint64_t, kDhtDropReasonCount> dropped{};
+/// The counters are public (stats.hpp) so an Endpoint can report them.
+using DiscoveryStats = ::netcrypto::DhtStats;
 
-    [[nodiscard]] std::uint64_t dropped_by(DhtDropReason r) const {
-        return dropped[static_cast<std::size_t>(r)];
-    }
-};
-
-/// The largest datagram Discovery ever sends (a nodes response with no nodes and a ping
-/// response are both 82 bytes; a LAN discovery packet is 33).
-inline constexpr std::size_t kMaxDiscoveryDatagramSize = kPingSize;
+/// The largest datagram Discovery ever sends: a nodes request (113 bytes, the answer to a LAN
+/// discovery packet); a nodes response with no nodes and a ping response are 82, a LAN
+/// discovery packet 33.
+inline constexpr std::size_t kMaxDiscoveryDatagramSize = kNodesRequestSize;
 static_assert(kNodesResponseMinSize <= kMaxDiscoveryDatagramSize);
 
 class Discovery {
@@ -162,7 +151,7 @@ class Discovery {
     std::vector<Target>::iterator find(const Address& to);
     bool take_answer_token(Instant now, const Address& from);
     const SharedKey* shared_key(Instant now, const PublicKey& peer);
-    void on_lan_discovery(std::span<const std::uint8_t> bytes);
+    void on_lan_discovery(Instant now, const Address& from, std::span<const std::uint8_t> bytes);
     void on_response(std::span<const std::uint8_t> bytes);
     void on_nodes_request(Instant now, const Address& from, std::span<const std::uint8_t> bytes);
     void on_ping_request(Instant now, const Address& from, std::span<const std::uint8_t> bytes);

@@ -121,38 +121,6 @@ tl::expected<Ping, DhtDropReason> consume_ping(std::uint8_t type, Bytes in, cons
 
 }  // namespace
 
-std::string_view to_string(DhtDropReason r) {
-    switch (r) {
-        case DhtDropReason::kWrongType:
-            return "wrong_type";
-        case DhtDropReason::kWrongLength:
-            return "wrong_length";
-        case DhtDropReason::kBadBox:
-            return "bad_box";
-        case DhtDropReason::kBadPlain:
-            return "bad_plain";
-        case DhtDropReason::kUnusableKey:
-            return "unusable_key";
-        case DhtDropReason::kOwnKey:
-            return "own_key";
-        case DhtDropReason::kUnderLoad:
-            return "under_load";
-        case DhtDropReason::kRateLimited:
-            return "rate_limited";
-        case DhtDropReason::kAnswersOff:
-            return "answers_off";
-        case DhtDropReason::kUnsolicited:
-            return "unsolicited";
-        case DhtDropReason::kLanDiscovery:
-            return "lan_discovery";
-        case DhtDropReason::kQueueFull:
-            return "queue_full";
-        case DhtDropReason::kCount:
-            break;
-    }
-    return "unknown";
-}
-
 void create_lan_discovery(const PublicKey& our_dht_pk,
                           std::span<std::uint8_t, kLanDiscoverySize> out) {
     out[0] = kLanDiscoveryType;
@@ -271,3 +239,39 @@ tl::expected<Ping, DhtDropReason> consume_ping_response(Bytes in, const SharedKe
 }
 
 }  // namespace netcrypto::dht
+
+namespace netcrypto {
+
+std::string_view to_string(DhtDropReason r) {
+    switch (r) {
+        case DhtDropReason::kWrongType:
+            return "wrong_type";
+        case DhtDropReason::kWrongLength:
+            return "wrong_length";
+        case DhtDropReason::kBadBox:
+            return "bad_box";
+        case DhtDropReason::kBadPlain:
+            return "bad_plain";
+        case DhtDropReason::kUnusableKey:
+            return "unusable_key";
+        case DhtDropReason::kOwnKey:
+            return "own_key";
+        case DhtDropReason::kUnderLoad:
+            return "under_load";
+        case DhtDropReason::kRateLimited:
+            return "rate_limited";
+        case DhtDropReason::kAnswersOff:
+            return "answers_off";
+        case DhtDropReason::kUnsolicited:
+            return "unsolicited";
+        case DhtDropReason::kLanDiscovery:
+            return "lan_discovery";
+        case DhtDropReason::kQueueFull:
+            return "queue_full";
+        case DhtDropReason::kCount:
+            break;
+    }
+    return "unknown";
+}
+
+}  // namespace netcrypto

@@ -18,6 +18,7 @@
 
 #include <netcrypto/address.hpp>
 #include <netcrypto/keys.hpp>
+#include <netcrypto/stats.hpp>
 
 #include "core/crypto/crypto.hpp"
 
@@ -78,25 +79,10 @@ using Sendback = std::array<std::uint8_t, kSendbackSize>;
 using PingId = std::array<std::uint8_t, kPingIdSize>;
 
 /// Why a DHT datagram was dropped (by a decoder or by dht::Discovery), or an answer not sent.
-enum class DhtDropReason : std::uint8_t {
-    kWrongType,     ///< first byte is not the type this decoder handles (or no DHT packet)
-    kWrongLength,   ///< the length is not one the packet type allows
-    kBadBox,        ///< the box did not open (wrong key or tampered bytes)
-    kBadPlain,      ///< the plaintext is malformed (inner id, node count, family, length)
-    kUnusableKey,   ///< the sender's DHT key gives no shared key (low-order point)
-    kOwnKey,        ///< the packet claims our own DHT key
-    kUnderLoad,     ///< the key-agreement budget for uncached keys is empty
-    kRateLimited,   ///< the source's answer budget is empty
-    kAnswersOff,    ///< a request we would only answer, and answering is off
-    kUnsolicited,   ///< a response (0x01, 0x04) to a request we never send
-    kLanDiscovery,  ///< a LAN discovery packet: we bootstrap nobody, so it is ignored
-    kQueueFull,     ///< an outgoing datagram did not fit in the bounded queue
-    kCount,
-};
-inline constexpr std::size_t kDhtDropReasonCount = static_cast<std::size_t>(DhtDropReason::kCount);
-
-/// A short, stable name for logs and drop counters.
-std::string_view to_string(DhtDropReason r);
+// DhtDropReason, kDhtDropReasonCount and to_string(DhtDropReason) are public: stats.hpp.
+using ::netcrypto::DhtDropReason;
+using ::netcrypto::kDhtDropReasonCount;
+using ::netcrypto::to_string;
 
 /// One entry of a nodes response. `tcp` distinguishes families 130/138 from 2/10.
 struct PackedNode {
