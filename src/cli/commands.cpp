@@ -98,6 +98,10 @@ friends::FriendCallbacks ListenSession::callbacks() {
             node_->reporter.note(action ? "action" : "message", text);
         }
     };
+    // A Tox client's name and status message (ours are empty: not reported).
+    cb.on_info = [this](ConnectionId, std::string_view what, std::string_view value) {
+        if (!value.empty()) node_->reporter.note(what, value);
+    };
     // OFFLINE comes after all of the peer's data (lossless, in order) and, unlike its KILL,
     // is retransmitted: with --once it ends the run even when the KILL is lost.
     cb.on_presence = [this](ConnectionId id, bool online) {

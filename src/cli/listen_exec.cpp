@@ -135,6 +135,7 @@ void ExecServer::spawn(Child& c) {
     env.push_back("NETCRYPTO_PEER_ADDRESS=" + (info ? info->address.to_string() : std::string()));
     env.push_back(fmt::format("NETCRYPTO_CONNECTION={}", c.id.value));
     std::vector<char*> envp;
+    envp.reserve(env.size() + 1);
     for (auto& kv : env) envp.push_back(kv.data());
     envp.push_back(nullptr);
     std::string sh = "sh";

@@ -31,6 +31,8 @@ struct Seen {
     std::vector<bool> typing;
     std::vector<std::string> messages;
     std::vector<std::uint32_t> delivered;
+    std::vector<std::uint8_t> stream;
+    int gone = 0;
 
     FriendCallbacks callbacks() {
         FriendCallbacks cb;
@@ -43,6 +45,10 @@ struct Seen {
             messages.emplace_back(text);
         };
         cb.on_delivered = [this](ConnectionId, std::uint32_t n) { delivered.push_back(n); };
+        cb.on_stream = [this](ConnectionId, std::span<const std::uint8_t> bytes) {
+            stream.insert(stream.end(), bytes.begin(), bytes.end());
+        };
+        cb.on_gone = [this](ConnectionId) { ++gone; };
         return cb;
     }
 };
@@ -259,6 +265,35 @@ TEST(FriendPresence, MalformedPresenceIsDroppedAndCounted) {
     EXPECT_EQ(p.seen_a.info, (Info{{"nickname", "bob"}}));
     EXPECT_TRUE(p.seen_a.messages.empty());
     EXPECT_TRUE(p.up_a);
+}
+
+TEST(FriendPresence, PausedReceiveHoldsMessagesWithoutTimingOut) {
+    Pair p;
+    const ConnectionId id = p.establish();
+    p.fa.pause_receive(p.now, id, true);
+    std::vector<std::uint8_t> data(200 * 1024);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7);
+    std::size_t sent = 0;
+    for (int i = 0; i < 4000 && sent < data.size(); ++i) {
+        auto n = p.fb.send_stream(p.now, *p.id_b, std::span(data).subspan(sent));
+        ASSERT_TRUE(n.has_value());
+        sent += *n;
+        p.advance(10ms);
+    }
+    EXPECT_TRUE(p.seen_a.stream.empty()) << "nothing is read while paused";
+    // Longer than peer_timeout: the unread ALIVEs must not make A drop B.
+    p.advance(40s);
+    EXPECT_EQ(p.seen_a.gone, 0);
+    EXPECT_TRUE(p.up_a);
+    p.fa.pause_receive(p.now, id, false);
+    for (int i = 0; i < 4000 && sent < data.size(); ++i) {
+        auto n = p.fb.send_stream(p.now, *p.id_b, std::span(data).subspan(sent));
+        ASSERT_TRUE(n.has_value());
+        sent += *n;
+        p.advance(10ms);
+    }
+    p.advance(2s);
+    EXPECT_EQ(p.seen_a.stream, data) << "everything arrives, in order, once resumed";
 }
 
 }  // namespace
