@@ -157,7 +157,10 @@ void ExecServer::spawn(Child& c) {
     sigemptyset(&defaults);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM}) sigaddset(&defaults, sig);
     posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    // Its own process group: SIGTERM reaches the command's children too (sh -c 'a | b').
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     const int rc = ::posix_spawn(&c.pid, "/bin/sh", &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
@@ -350,10 +353,10 @@ bool ExecServer::step_child(Instant now, Child& c) {
         const Instant since = c.stdin_closed_at.value_or(c.closed_at + kTermGrace);
         if (now >= since + kTermGrace) {
             if (!c.term_sent) {
-                ::kill(c.pid, SIGTERM);
+                ::kill(-c.pid, SIGTERM);
                 c.term_sent = true;
             } else if (now >= since + kTermGrace + kKillGrace) {
-                ::kill(c.pid, SIGKILL);
+                ::kill(-c.pid, SIGKILL);
             }
         }
         return false;
@@ -388,7 +391,7 @@ void ExecServer::shutdown() {
         c->in_watched = false;
         close_fd(c->in_fd);
         close_stdout(*c);
-        if (c->pid > 0 && !c->exited) ::kill(c->pid, SIGTERM);
+        if (c->pid > 0 && !c->exited) ::kill(-c->pid, SIGTERM);
     }
     for (int i = 0; i < 200; ++i) {  // at most 2 s
         bool running = false;
@@ -401,7 +404,7 @@ void ExecServer::shutdown() {
     }
     for (auto& [key, c] : children_) {
         if (c->pid > 0 && !c->exited) {
-            ::kill(c->pid, SIGKILL);
+            ::kill(-c->pid, SIGKILL);
             ::waitpid(c->pid, nullptr, 0);
         }
     }

@@ -3,7 +3,8 @@
 # Usage: listen_exec_test.sh PATH/TO/netcrypto exec|busy
 #   exec: 10 concurrent `connect` clients to one `listen --exec`; each peer's bytes reach its
 #         own child (files named by $NETCRYPTO_PEER), and a child's output reaches its own peer;
-#         --max-peers 1 refuses a second peer with an event.
+#         --max-peers 1 refuses a second peer with an event; a command that outlives its peer
+#         is terminated.
 #   busy: without --exec a second peer is refused (with an event) while the first is served,
 #         and is served once the first one has left.
 set -euo pipefail
@@ -125,6 +126,16 @@ $(head -c 1000 "$WORK/d$i" | sha256sum)"
     grep -q "{\"event\":\"refused\",\"peer\":\"$(cat "$WORK/c2.pub")\",\"reason\":\"busy\"}" "$WORK/l3.err" &&
         ok "--max-peers 1: the second peer is refused with an event" || bad "no refused event: $(cat "$WORK/l3.err")"
     wait "$first" || true
+    stop_listen
+
+    # 4. The peer leaves while its command still runs: SIGTERM 10 s after its stdin closed.
+    start_listen "$WORK/l4.err" --exec 'sleep 300 | cat'
+    (sleep 1) | client 1 >/dev/null 2>&1 || true
+    if wait_for "$WORK/l4.err" '"event":"exit".*"status":143' 20; then
+        ok "a command outliving its peer gets SIGTERM (exit status 143)"
+    else
+        bad "no exit event after the peer left: $(tail -n 2 "$WORK/l4.err")"
+    fi
     stop_listen
 else
     # Without --exec: one peer's stream on stdout at a time.
