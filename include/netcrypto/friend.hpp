@@ -14,8 +14,17 @@
 // send_stream keeps the queue short in *time* (stream_queue_delay at the recently measured
 // acknowledgement rate), the way c-toxcore's own send-rate tokens bound its queue, and always
 // leaves room in the send buffer for control messages.
+//
+// Presence (c-toxcore's Messenger): on every Established, right after ONLINE and ALIVE, we send
+// NICKNAME, STATUSMESSAGE, USERSTATUS (none) and TYPING (no), as c-toxcore does once it has
+// the peer's ONLINE. The peer's are reported through on_info / on_user_status / on_typing.
+// Delivery receipts: send_message's packet number is reported once by on_delivered when the
+// peer acknowledged it (Acked), in send order. Packets of features we do not implement (file
+// transfer, conferences, groups, A/V, friend requests, relay sharing) are counted in stats()
+// and ignored, as are malformed presence packets.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -42,10 +51,34 @@ inline constexpr std::uint8_t kUserStatus = 0x32;
 inline constexpr std::uint8_t kTyping = 0x33;
 inline constexpr std::uint8_t kMessage = 0x40;
 inline constexpr std::uint8_t kAction = 0x41;
+inline constexpr std::uint8_t kMsi = 0x45;               ///< A/V call setup (ignored)
+inline constexpr std::uint8_t kFileSendRequest = 0x50;   ///< file transfer (ignored)
+inline constexpr std::uint8_t kFileControl = 0x51;       ///< file transfer (ignored)
+inline constexpr std::uint8_t kFileData = 0x52;          ///< file transfer (ignored)
+inline constexpr std::uint8_t kInviteGroup = 0x5f;       ///< new-style group invite (ignored)
+inline constexpr std::uint8_t kInviteConference = 0x60;  ///< conference ids 0x60..0x64 (ignored)
+/// Longest NICKNAME and STATUSMESSAGE text (c-toxcore's MAX_NAME_LENGTH and
+/// MAX_STATUSMESSAGE_LENGTH); longer ones are malformed.
+inline constexpr std::size_t kMaxNameLength = 128;
+inline constexpr std::size_t kMaxStatusMessageLength = 1007;
 /// Custom lossless id used for netcrypto's byte stream.
 inline constexpr std::uint8_t kStream = 160;
 /// Payload bytes of one stream packet (1373 minus the id byte).
 inline constexpr std::size_t kStreamChunk = kMaxMessageSize - 1;
+
+/// USERSTATUS values (one byte on the wire; anything else is malformed).
+enum class UserStatus : std::uint8_t { kNone = 0, kAway = 1, kBusy = 2 };
+
+/// What the friend layer dropped, for the application to read.
+struct FriendStats {
+    /// Well-formed packets of features we do not implement, by first byte (id).
+    std::array<std::uint64_t, 256> ignored_by_id{};
+    /// Malformed packets of ids we implement (wrong length, empty text, unknown user status),
+    /// by id.
+    std::array<std::uint64_t, 256> malformed_by_id{};
+    [[nodiscard]] std::uint64_t ignored() const;
+    [[nodiscard]] std::uint64_t malformed() const;
+};
 
 /// Tunables (defaults are c-toxcore's).
 struct FriendConfig {
@@ -69,8 +102,16 @@ struct FriendCallbacks {
     /// A lossy message (id 192..254 first) arrived; without this callback lossy messages are
     /// read and discarded.
     std::function<void(ConnectionId, std::span<const std::uint8_t>)> on_lossy;
-    /// The peer's nickname or status message changed.
+    /// The peer sent its nickname (`what` = "nickname", 0..128 bytes) or status message
+    /// ("status_message", 0..1007 bytes); c-toxcore sends both on every connection.
     std::function<void(ConnectionId, std::string_view what, std::string_view value)> on_info;
+    /// The peer's user status (USERSTATUS: none, away, busy).
+    std::function<void(ConnectionId, UserStatus)> on_user_status;
+    /// The peer started or stopped typing (TYPING).
+    std::function<void(ConnectionId, bool typing)> on_typing;
+    /// The peer acknowledged the message send_message numbered `message_number`: once per
+    /// message, in send order. Messages still pending when the connection ends are not reported.
+    std::function<void(ConnectionId, std::uint32_t message_number)> on_delivered;
     /// No ALIVE for peer_timeout: the layer closed the connection.
     std::function<void(ConnectionId)> on_gone;
 };
@@ -87,7 +128,12 @@ class NETCRYPTO_EXPORT FriendLayer {
     /// Earliest instant on_timeout has work.
     [[nodiscard]] std::optional<Instant> next_timeout() const;
 
-    /// Sends a text message (1..1372 bytes) as MESSAGE or ACTION. Errors from send_lossless.
+    /// Our presence, sent on every (re)connection and now to every established peer:
+    /// kInvalidMessage if the name is longer than kMaxNameLength or the status message longer
+    /// than kMaxStatusMessageLength (nothing changes then).
+    Result<void> set_self(Instant now, std::string name, std::string status_message);
+    /// Sends a text message (1..1372 bytes) as MESSAGE or ACTION and returns its packet
+    /// number (on_delivered reports it later). Errors from send_lossless.
     Result<std::uint32_t> send_message(Instant now, ConnectionId id, std::string_view text,
                                        bool action = false);
     /// Sends as much of `bytes` as fits now as stream packets; returns bytes consumed. It
@@ -102,6 +148,12 @@ class NETCRYPTO_EXPORT FriendLayer {
     [[nodiscard]] bool peer_online(ConnectionId id) const;
     /// Whether every lossless packet we sent on `id` was acknowledged.
     [[nodiscard]] bool all_acked(ConnectionId id) const;
+    /// Back-pressure towards the peer: while paused, `id`'s messages stay in the endpoint
+    /// (whose receive buffer then fills and drops what does not fit, so the peer blocks) and
+    /// the silence timer is suspended. Resuming reads what waited at once.
+    void pause_receive(Instant now, ConnectionId id, bool paused);
+    /// Counters of ignored and malformed packets since construction.
+    [[nodiscard]] const FriendStats& stats() const { return stats_; }
 
   private:
     struct State {
@@ -111,17 +163,30 @@ class NETCRYPTO_EXPORT FriendLayer {
         bool peer_online = false;
         /// (time, acked_up_to) samples of the last stream_queue_delay (kAcked events).
         std::deque<std::pair<Instant, std::uint32_t>> acks;
+        /// Packet numbers of sent messages not yet acknowledged, in send order (at most one
+        /// per packet in the send buffer).
+        std::deque<std::uint32_t> receipts;
+        bool receive_paused = false;
     };
+    void drain(Instant now, ConnectionId id);
     void handle_message(Instant now, ConnectionId id, std::span<const std::uint8_t> message);
     bool send_control(Instant now, ConnectionId id, std::uint8_t packet_id);
     void try_alive(Instant now, ConnectionId id, State& st);
     void record_ack(Instant now, State& st, std::uint32_t acked_up_to) const;
+    void send_presence(Instant now, ConnectionId id);
+    void send_text(Instant now, ConnectionId id, std::uint8_t packet_id, std::string_view text);
+    void deliver(ConnectionId id, State& st, std::uint32_t acked_up_to);
+    void handle_presence(ConnectionId id, std::uint8_t packet_id,
+                         std::span<const std::uint8_t> body);
     [[nodiscard]] std::uint32_t stream_budget(ConnectionId id) const;
 
     Endpoint& endpoint_;
     FriendCallbacks cb_;
     FriendConfig cfg_;
     std::unordered_map<std::uint64_t, State> friends_;
+    std::string name_;
+    std::string status_message_;
+    FriendStats stats_;
 };
 
 }  // namespace netcrypto::friends

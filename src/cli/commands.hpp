@@ -20,6 +20,10 @@ struct PeerOptions {
 struct ListenOptions : PeerOptions {
     std::vector<std::string> allow;
     bool once = false;
+    /// Shell command run per connection (empty: the peer's stream goes to stdout).
+    std::string exec;
+    /// --exec: most connections served at once (more are refused).
+    unsigned max_peers = 64;
 };
 
 struct ConnectOptions : PeerOptions {

@@ -60,6 +60,12 @@ struct Commands {
         listen->add_option("--allow", listen_opts.allow,
                            "Accept only this peer public key (repeatable; default: anyone)");
         listen->add_flag("--once", listen_opts.once, "Exit after the first connection ends");
+        listen->add_option("--exec", listen_opts.exec,
+                           "Run this shell command per connection, wired to that peer's stream");
+        listen
+            ->add_option("--max-peers", listen_opts.max_peers,
+                         "With --exec: most peers served at once (default 64)")
+            ->check(CLI::Range(1U, 100000U));
 
         connect =
             app.add_subcommand("connect", "Stream stdin to a peer and the peer's stream to stdout");

@@ -306,6 +306,11 @@ class Peer {
         cb.on_lossy = [this](ConnectionId, std::span<const std::uint8_t> bytes) {
             lossy_.emplace_back(bytes.begin(), bytes.end());
         };
+        cb.on_info = [this](ConnectionId, std::string_view what, std::string_view value) {
+            log("[", label_, "] ", what, ": \"", value, "\"");
+            info_.emplace_back(what, value);
+        };
+        cb.on_delivered = [this](ConnectionId, std::uint32_t n) { delivered_.push_back(n); };
         cb.on_gone = [this](ConnectionId id) {
             log("[", label_, "] friend layer: no ALIVE for 32 s on #", id.value, " → closing");
             gone_.push_back({runtime::monotonic_now(), id});
@@ -329,6 +334,12 @@ class Peer {
     [[nodiscard]] const std::vector<Message>& messages() const { return messages_; }
     [[nodiscard]] const std::vector<std::vector<std::uint8_t>>& lossy() const { return lossy_; }
     [[nodiscard]] const std::vector<IncomingRecord>& incoming() const { return incoming_; }
+    /// (what, value) of every on_info: the peer's nickname and status message.
+    [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& info() const {
+        return info_;
+    }
+    /// Message numbers on_delivered reported, in order.
+    [[nodiscard]] const std::vector<std::uint32_t>& delivered() const { return delivered_; }
     [[nodiscard]] const std::vector<std::pair<Instant, ConnectionId>>& gone() const {
         return gone_;
     }
@@ -431,6 +442,8 @@ class Peer {
     SodiumRng rng_;
     std::unique_ptr<Endpoint> endpoint_;
     std::unique_ptr<friends::FriendLayer> friends_;
+    std::vector<std::pair<std::string, std::string>> info_;
+    std::vector<std::uint32_t> delivered_;
     runtime::Loop loop_;
     Address local_;
     std::set<PublicKey> accept_from_;
@@ -776,6 +789,54 @@ void exchange_messages(World& w, Peer& p, ConnectionId id, const std::string& ta
 }
 
 // --- scenarios -----------------------------------------------------------------------------------
+
+/// Presence both ways and delivery receipts: c-toxcore shows our name and status message
+/// (set_self), we get its own, and our message's receipt comes once c-toxcore acknowledged it.
+void scenario_presence(const Options& o) {
+    SodiumRng rng;
+    Peer p(KeyPair::generate(rng), {}, "ours");
+    require(
+        p.friends().set_self(runtime::monotonic_now(), "netcrypto ✓", "presence test").has_value(),
+        "FriendLayer::set_self");
+    World w(o, "ctox");
+    const HarnessInfo hi =
+        w.start_harness(p, {"--name", "ctox-harness", "--status-message", "harness status"});
+    auto& h = w.harness();
+    const std::size_t m = h.mark();
+    auto [id, ms] = connect_and_establish(w, p, hi, hi.address());
+    wait_ctox_udp(w, m);
+    const auto has = [&](const char* event, const char* field, const std::string& text) {
+        return h
+            .find(event, m,
+                  [&](const json& j) { return j.value(field, "") == to_hex(as_bytes(text)); })
+            .has_value();
+    };
+    w.require_until([&] { return has("friend_name", "name_hex", "netcrypto ✓"); }, 10s,
+                    "c-toxcore's friend_name with our name");
+    w.require_until([&] { return has("friend_status_message", "text_hex", "presence test"); }, 10s,
+                    "c-toxcore's friend_status_message with ours");
+    const std::pair<std::string, std::string> name{"nickname", "ctox-harness"};
+    const std::pair<std::string, std::string> status{"status_message", "harness status"};
+    w.require_until(
+        [&] {
+            const auto& i = p.info();
+            return std::find(i.begin(), i.end(), name) != i.end() &&
+                   std::find(i.begin(), i.end(), status) != i.end();
+        },
+        10s, "our on_info with c-toxcore's name and status message");
+    auto sent = p.friends().send_message(runtime::monotonic_now(), id, "receipt please");
+    require(sent.has_value(), "FriendLayer::send_message");
+    w.require_until([&] { return !p.delivered().empty(); }, 10s, "our on_delivered");
+    require(p.delivered() == std::vector<std::uint32_t>{*sent},
+            "on_delivered reported our message's number once");
+    w.require_until([&] { return h.find("friend_message", m).has_value(); }, 5s,
+                    "c-toxcore's friend_message");
+    const friends::FriendStats& st = p.friends().stats();
+    log("RESULT presence: names both ways, receipt for #", *sent, "; ignored ", st.ignored(),
+        ", malformed ", st.malformed());
+    require(st.malformed() == 0, "c-toxcore sent no malformed presence packet");
+    w.finish_harness();
+}
 
 /// 1. We initiate, `runs` times against fresh c-toxcore instances.
 void scenario_connect(const Options& o) {
@@ -1293,6 +1354,7 @@ int main(int argc, char** argv) {
         {"restart_new_key", [&] { scenario_restart(o); }},
         {"keepalive", [&] { scenario_keepalive(o); }},
         {"peer_silent", [&] { scenario_peer_silent(o); }},
+        {"presence", [&] { scenario_presence(o); }},
     };
     auto it = scenarios.find(o.scenario);
     if (it == scenarios.end()) return usage();
