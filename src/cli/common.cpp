@@ -84,16 +84,22 @@ Outcome<Address> parse_address(std::string_view text, std::string_view what) {
     return *a;
 }
 
-void Reporter::ready(const PublicKey& pk, const PublicKey& dht, const Address& address) const {
+void Reporter::ready(const PublicKey& pk, const std::string& tox_id, const PublicKey& dht,
+                     const Address& address) const {
     if (json_) {
         nlohmann::json j{{"event", "ready"},
                          {"public_key", pk.to_hex()},
+
                          {"dht_public_key", dht.to_hex()},
                          {"address", address.to_string()}};
+        if (!tox_id.empty()) j["tox_id"] = tox_id;
         std::cerr << j.dump() << std::endl;
-    } else {
+    } else if (tox_id.empty()) {
         std::cerr << fmt::format("ready: {} public key {} DHT key {}\n", address.to_string(),
                                  pk.to_hex(), dht.to_hex());
+    } else {
+        std::cerr << fmt::format("ready: {} Tox ID {} DHT key {}\n", address.to_string(), tox_id,
+                                 dht.to_hex());
     }
 }
 

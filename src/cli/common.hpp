@@ -49,7 +49,8 @@ class Reporter {
     explicit Reporter(bool json) : json_(json) {}
     [[nodiscard]] bool json() const { return json_; }
 
-    void ready(const PublicKey& pk, const PublicKey& dht, const Address& address) const;
+    void ready(const PublicKey& pk, const std::string& tox_id, const PublicKey& dht,
+               const Address& address) const;
     /// A status event; `label` distinguishes the two sides of the demo ("" elsewhere).
     void status(const StatusChanged& e, std::string_view label = "") const;
     /// Any other notice: {"event":name, "detail": text}.

@@ -33,6 +33,7 @@ class ConnectSession {
         kBlocked,            ///< the send queue is full: wait for kWritable or kAcked
         kDraining,           ///< stdin ended: wait until the peer acknowledged everything
         kAnnouncingOffline,  ///< OFFLINE sent: wait for its acknowledgement (at most 5 s)
+        kLingering,          ///< OFFLINE acknowledged: take the peer's last data (its answer)
         kClosing,            ///< we closed the connection (KILL); its kClosed event is ours
         kPeerLeft,           ///< the peer closed after our OFFLINE: a clean end
     };
@@ -45,6 +46,10 @@ class ConnectSession {
 
   private:
     static constexpr Duration kOfflineWait = std::chrono::seconds{5};
+    /// After our OFFLINE was acknowledged, the peer may still answer (e.g. a `listen --exec`
+    /// command that needed all our input): we stay until it says OFFLINE or closes, or until it
+    /// sent nothing for this long.
+    static constexpr Duration kLinger = std::chrono::seconds{2};
     static constexpr std::size_t kReadSize = std::size_t{256} * 1024;
 
     friends::FriendCallbacks callbacks();
@@ -79,6 +84,8 @@ class ConnectSession {
     Instant started_;
     Instant give_up_at_ = Instant::max();
     Instant offline_deadline_ = Instant::max();
+    Instant linger_deadline_ = Instant::max();
+    bool peer_said_offline_ = false;  ///< the peer announced OFFLINE (its end of the stream)
     // stdin: polled when it is a pipe/terminal/socket; read directly when it is a file.
     int stdin_flags_ = 0;
     bool stdin_polled_ = false;
@@ -107,7 +114,15 @@ Outcome<void> ConnectSession::run(const Target& target) {
 
 friends::FriendCallbacks ConnectSession::callbacks() {
     friends::FriendCallbacks cb;
-    cb.on_stream = [this](ConnectionId, std::span<const std::uint8_t> bytes) { out_.write(bytes); };
+    cb.on_stream = [this](ConnectionId, std::span<const std::uint8_t> bytes) {
+        out_.write(bytes);
+        if (phase_ == Phase::kLingering) linger_deadline_ = runtime::monotonic_now() + kLinger;
+    };
+    cb.on_presence = [this](ConnectionId, bool online) {
+        if (online) return;
+        peer_said_offline_ = true;
+        if (phase_ == Phase::kLingering) close(runtime::monotonic_now());
+    };
     return cb;
 }
 
@@ -128,6 +143,15 @@ void ConnectSession::iterate() {
     }
     if (phase_ == Phase::kAnnouncingOffline &&
         (now >= offline_deadline_ || node_->friends->all_acked(id_))) {
+        if (peer_said_offline_) {
+            close(now);
+        } else {
+            phase_ = Phase::kLingering;
+            linger_deadline_ = now + kLinger;
+        }
+        return;
+    }
+    if (phase_ == Phase::kLingering && now >= linger_deadline_) {
         close(now);
         return;
     }
@@ -181,8 +205,11 @@ void ConnectSession::on_send_room(Instant now) {
 
 void ConnectSession::on_closed(CloseReason reason, Status last) {
     if (phase_ == Phase::kClosing) return;
-    if (phase_ == Phase::kAnnouncingOffline && reason == CloseReason::kKilledByPeer) {
-        phase_ = Phase::kPeerLeft;  // all our data was acknowledged before OFFLINE went out
+    if (reason == CloseReason::kKilledByPeer &&
+        (phase_ == Phase::kAnnouncingOffline || phase_ == Phase::kLingering || peer_said_offline_)) {
+        // All our data was acknowledged before our OFFLINE went out, or the peer announced
+        // the end of its stream before closing: a clean end.
+        phase_ = Phase::kPeerLeft;
         return;
     }
     if (reason == CloseReason::kTimedOut) {

@@ -207,8 +207,8 @@ Outcome<void> DemoSession::bind() {
     if (!addr_b) return fail(addr_b.error());
     if (auto sig = loop_.handle_signals([](int) {}); !sig) return fail(sig.error());
     addr_b_ = *addr_b;
-    reporter_.ready(a_.endpoint.public_key(), a_.endpoint.dht_public_key(), *addr_a);
-    reporter_.ready(b_.endpoint.public_key(), b_.endpoint.dht_public_key(), *addr_b);
+    reporter_.ready(a_.endpoint.public_key(), "", a_.endpoint.dht_public_key(), *addr_a);
+    reporter_.ready(b_.endpoint.public_key(), "", b_.endpoint.dht_public_key(), *addr_b);
     return {};
 }
 
