@@ -10,7 +10,8 @@
 //                                      {"answered":true,"from":"ip:port","len":N,"id":"02",
 //                                       "dht_key":"<hex of bytes 1..32>"} or {"answered":false}
 //   udp_tool inject PORT KIND COUNT    COUNT datagrams to 127.0.0.1:PORT, alternately from
-//                                      127.0.0.2 and from 127.0.0.1 (another port): {"sent":N}.
+//                                      127.0.0.2 and from 127.0.0.1 (another port):
+//                                      {"sent":N,"dht":M} (M of them DHT/LAN discovery ids).
 //                                      KIND spoof02: well-formed 113-byte DHT nodes requests
 //                                      (0x02 || random "sender DHT key" || nonce || box);
 //                                      malformed: DHT/LAN packets of wrong lengths and garbage
@@ -182,7 +183,6 @@ std::vector<Bytes> malformed_packets() {
                                                            0x80, 0x81, 0xff}) {
         out.push_back(packet(id, 81));
     }
-    out.emplace_back();  // empty datagram
     return out;
 }
 
@@ -194,11 +194,14 @@ int inject(uint16_t port, const std::string& kind, unsigned count) {
     }
     const std::vector<Bytes> bad = malformed_packets();
     unsigned sent = 0;
+    unsigned dht = 0;  // of which DHT / LAN discovery packets (ids 0x00 0x01 0x02 0x04 0x21)
     for (unsigned i = 0; i < count; ++i) {
         const bool spoof = kind == "spoof02" || (kind == "all" && i % 2 == 0);
         const Bytes b = spoof ? packet(0x02, 113) : bad[(i / 2) % bad.size()];
         if (send_to(from[i % 2], b, port)) {
             ++sent;
+            const uint8_t id = b[0];
+            dht += (id == 0x00 || id == 0x01 || id == 0x02 || id == 0x04 || id == 0x21) ? 1 : 0;
         }
         if (i % 20 == 19) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -206,7 +209,7 @@ int inject(uint16_t port, const std::string& kind, unsigned count) {
     }
     close(from[0]);
     close(from[1]);
-    std::printf("{\"sent\":%u}\n", sent);
+    std::printf("{\"sent\":%u,\"dht\":%u}\n", sent, dht);
     return 0;
 }
 
