@@ -10,10 +10,12 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <netcrypto/friend.hpp>
 #include <netcrypto/random.hpp>
 #include <netcrypto/runtime.hpp>
+#include <netcrypto/tox_id.hpp>
 
 #include "cli/listen_exec.hpp"
 #include "cli/node.hpp"
@@ -177,25 +179,44 @@ void ListenSession::on_connection_end(ConnectionId id) {
 
 }  // namespace
 
-Outcome<void> run_keygen(const std::string& out) {
+namespace {
+
+/// Prints a key's public key and Tox ID (its nospam derived from the secret, so it is stable).
+void print_identity(const KeyPair& kp, bool json) {
+    const std::string tox_id =
+        ToxId::for_key(kp.public_key, derive_nospam(kp.secret_key)).to_string();
+    if (json) {
+        std::cout
+            << nlohmann::json{{"public_key", kp.public_key.to_hex()}, {"tox_id", tox_id}}.dump()
+            << std::endl;
+        return;
+    }
+    std::cout << "public key: " << kp.public_key.to_hex() << "\n"
+              << "Tox ID:     " << tox_id << "   (paste this into a Tox client's \"add friend\")"
+              << std::endl;
+}
+
+}  // namespace
+
+Outcome<void> run_keygen(const std::string& out, bool json) {
     SodiumRng rng;
     const KeyPair kp = KeyPair::generate(rng);
     if (auto r = write_secret_key(out, kp.secret_key); !r) return r;
-    std::cout << kp.public_key.to_hex() << std::endl;
+    print_identity(kp, json);
     return {};
 }
 
-Outcome<void> run_id(const std::string& key_file) {
+Outcome<void> run_id(const std::string& key_file, bool json) {
     auto secret = load_secret_key(key_file);
     if (!secret) return tl::unexpected(secret.error());
-    std::cout << KeyPair::from_secret(*secret).public_key.to_hex() << std::endl;
+    print_identity(KeyPair::from_secret(*secret), json);
     return {};
 }
 
 Outcome<void> run_listen(const ListenOptions& o) {
     EndpointConfig cfg;
     for (const auto& hex : o.allow) {
-        auto pk = parse_public_key(hex, "--allow");
+        auto pk = parse_peer_key(hex, "--allow");
         if (!pk) return tl::unexpected(pk.error());
         cfg.allowlist.push_back(*pk);
     }

@@ -15,6 +15,9 @@ struct PeerOptions {
     std::string bind = "0.0.0.0:0";
     bool json = false;
     double loss_percent = 0;
+    /// Our Tox name and status message (friend layer NICKNAME / STATUSMESSAGE).
+    std::string name = "netcrypto";
+    std::string status_message;
 };
 
 struct ListenOptions : PeerOptions {
@@ -29,10 +32,15 @@ struct ListenOptions : PeerOptions {
 struct ConnectOptions : PeerOptions {
     std::string to;
     std::string peer;
-    std::string peer_dht;
+    std::string peer_dht;  ///< empty: learnt from the address (LAN discovery)
     /// Seconds to wait for the connection before giving up (0: the protocol's own timeout).
     double timeout = 0;
+    /// chat: exit when the session ends instead of reconnecting.
+    bool once = false;
 };
+
+/// The UDP port a Tox client binds first (and `--to HOST` means).
+inline constexpr std::uint16_t kToxDefaultPort = 33445;
 
 struct DemoOptions {
     std::uint64_t bytes = std::uint64_t{256} << 20U;
@@ -40,10 +48,11 @@ struct DemoOptions {
     bool json = false;
 };
 
-Outcome<void> run_keygen(const std::string& out);
-Outcome<void> run_id(const std::string& key_file);
+Outcome<void> run_keygen(const std::string& out, bool json);
+Outcome<void> run_id(const std::string& key_file, bool json);
 Outcome<void> run_listen(const ListenOptions& o);
-Outcome<void> run_connect(const ConnectOptions& o, bool chat);
+Outcome<void> run_connect(const ConnectOptions& o);
+Outcome<void> run_chat(const ConnectOptions& o);
 Outcome<void> run_demo(const DemoOptions& o);
 
 }  // namespace netcrypto::cli

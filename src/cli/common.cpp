@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
+#include <netcrypto/tox_id.hpp>
+
 namespace netcrypto::cli {
 
 Outcome<SecretKey> load_secret_key(const std::string& path) {
@@ -48,6 +50,29 @@ Outcome<PublicKey> parse_public_key(std::string_view hex, std::string_view what)
     auto pk = PublicKey::from_hex(hex);
     if (!pk) return fail(fmt::format("{} must be 64 hex digits, got \"{}\"", what, hex));
     return *pk;
+}
+
+Outcome<PublicKey> parse_peer_key(std::string_view text, std::string_view what) {
+    auto pk = parse_peer(text);
+    if (!pk) {
+        return fail(fmt::format("{}: {}", what, to_string(pk.error())));
+    }
+    return *pk;
+}
+
+Outcome<Address> parse_address_or_host(std::string_view text, std::string_view what,
+                                       std::uint16_t default_port) {
+    if (auto a = Address::parse(text)) return *a;
+    // No port: HOST alone ("127.0.0.1", "localhost", "[::1]", "::1").
+    std::string with_port;
+    if (text.starts_with('[') || text.find(':') == std::string_view::npos) {
+        with_port = fmt::format("{}:{}", text, default_port);
+    } else {
+        with_port = fmt::format("[{}]:{}", text, default_port);
+    }
+    if (auto a = Address::parse(with_port)) return *a;
+    return fail(
+        fmt::format("{} \"{}\" is not HOST or HOST:PORT with a literal IP address", what, text));
 }
 
 Outcome<Address> parse_address(std::string_view text, std::string_view what) {
@@ -92,6 +117,8 @@ void Reporter::status(const StatusChanged& e, std::string_view label) const {
     }
     std::cerr << line << std::endl;
 }
+
+void Reporter::line(const nlohmann::json& j) const { std::cerr << j.dump() << std::endl; }
 
 void Reporter::note(std::string_view name, std::string_view detail) const {
     if (json_) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
 #include <tl/expected.hpp>
 
 #include <netcrypto/address.hpp>
@@ -34,6 +35,11 @@ Outcome<SecretKey> load_secret_key(const std::string& path);
 Outcome<void> write_secret_key(const std::string& path, const SecretKey& key);
 /// Parses a 64-hex-digit public key given on the command line (`what` names the option).
 Outcome<PublicKey> parse_public_key(std::string_view hex, std::string_view what);
+/// Parses a peer's long-term key: a 76-hex Tox ID (checksum checked) or a 64-hex key.
+Outcome<PublicKey> parse_peer_key(std::string_view text, std::string_view what);
+/// Parses HOST:PORT, or HOST alone with `default_port` (literal IPv4/IPv6 address or localhost).
+Outcome<Address> parse_address_or_host(std::string_view text, std::string_view what,
+                                       std::uint16_t default_port);
 /// Parses HOST:PORT with a literal IPv4/IPv6 address (or localhost).
 Outcome<Address> parse_address(std::string_view text, std::string_view what);
 
@@ -48,6 +54,8 @@ class Reporter {
     void status(const StatusChanged& e, std::string_view label = "") const;
     /// Any other notice: {"event":name, "detail": text}.
     void note(std::string_view name, std::string_view detail) const;
+    /// One JSON object as one line (JSON mode).
+    void line(const nlohmann::json& j) const;
 
   private:
     bool json_;

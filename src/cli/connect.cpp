@@ -1,5 +1,5 @@
-// connect and chat: one outgoing connection. stdin goes to the peer (connect: as a stream;
-// chat: one text message per line), what the peer sends goes to stdout.
+// connect: one outgoing connection. stdin goes to the peer as a stream, what the peer sends
+// goes to stdout (chat: chat.cpp).
 #include <cerrno>
 #include <chrono>
 #include <fcntl.h>
@@ -16,30 +16,14 @@
 #include <netcrypto/runtime.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/dialer.hpp"
 #include "cli/node.hpp"
 
 namespace netcrypto::cli {
 
 namespace {
 
-/// Where to connect: --to, --peer and --peer-dht, parsed.
-struct Target {
-    Address address;
-    PublicKey peer;
-    PublicKey peer_dht;
-};
-
-Outcome<Target> parse_target(const ConnectOptions& o) {
-    auto to = parse_address(o.to, "--to");
-    if (!to) return tl::unexpected(to.error());
-    auto peer = parse_public_key(o.peer, "--peer");
-    if (!peer) return tl::unexpected(peer.error());
-    auto peer_dht = parse_public_key(o.peer_dht, "--peer-dht");
-    if (!peer_dht) return tl::unexpected(peer_dht.error());
-    return Target{*to, *peer, *peer_dht};
-}
-
-/// One connect or chat run. The phases follow each other in the order listed; a failure
+/// One connect run. The phases follow each other in the order listed; a failure
 /// (failure_) ends the run in any phase.
 class ConnectSession {
   public:
@@ -53,7 +37,7 @@ class ConnectSession {
         kPeerLeft,           ///< the peer closed after our OFFLINE: a clean end
     };
 
-    ConnectSession(const ConnectOptions& o, bool chat) : o_(o), chat_(chat) {}
+    explicit ConnectSession(const ConnectOptions& o) : o_(o) {}
     ConnectSession(const ConnectSession&) = delete;
     ConnectSession& operator=(const ConnectSession&) = delete;
 
@@ -64,7 +48,6 @@ class ConnectSession {
     static constexpr std::size_t kReadSize = std::size_t{256} * 1024;
 
     friends::FriendCallbacks callbacks();
-    void print_message(bool action, std::string_view text);
     [[nodiscard]] bool running() const;
     void iterate();
     Outcome<void> finish();
@@ -85,11 +68,9 @@ class ConnectSession {
     void read_stdin(Instant now);
     void send_pending(Instant now);
     bool send_pending_stream(Instant now);
-    bool send_pending_lines(Instant now);
-    bool send_line(Instant now, std::string_view line);
 
     const ConnectOptions& o_;
-    const bool chat_;
+    std::optional<Dialer> dialer_;
     Phase phase_ = Phase::kConnecting;
     std::optional<Failure> failure_;
     StdoutSink out_;
@@ -103,17 +84,17 @@ class ConnectSession {
     bool stdin_polled_ = false;
     std::vector<std::uint8_t> pending_;  ///< read from stdin, not yet accepted by the endpoint
     std::size_t pending_off_ = 0;
-    std::string line_buf_;  ///< chat: stdin text not yet sent as a message
 };
 
 Outcome<void> ConnectSession::run(const Target& target) {
-    auto node = make_node(o_, EndpointConfig{}, callbacks());
+    EndpointConfig cfg;
+    cfg.allowlist.push_back(target.peer);  // the peer may connect to us first
+    auto node = make_node(o_, std::move(cfg), callbacks());
     if (!node) return tl::unexpected(node.error());
     node_ = std::move(*node);
     started_ = runtime::monotonic_now();
-    auto id = node_->endpoint->connect(started_, target.peer, target.peer_dht, target.address);
-    if (!id) return fail(fmt::format("cannot connect: {}", to_string(id.error())));
-    id_ = *id;
+    dialer_.emplace(*node_, target);
+    if (auto r = dialer_->start(started_); !r) return r;
     stdin_flags_ = ::fcntl(STDIN_FILENO, F_GETFL);
     node_->on_event = [this](const Event& e) { on_event(e); };
     if (o_.timeout > 0) {
@@ -126,20 +107,8 @@ Outcome<void> ConnectSession::run(const Target& target) {
 
 friends::FriendCallbacks ConnectSession::callbacks() {
     friends::FriendCallbacks cb;
-    cb.on_stream = [this](ConnectionId, std::span<const std::uint8_t> bytes) {
-        if (!chat_) out_.write(bytes);
-    };
-    cb.on_message = [this](ConnectionId, bool action, std::string_view text) {
-        print_message(action, text);
-    };
+    cb.on_stream = [this](ConnectionId, std::span<const std::uint8_t> bytes) { out_.write(bytes); };
     return cb;
-}
-
-void ConnectSession::print_message(bool action, std::string_view text) {
-    std::string line = action ? "* " : "";
-    line.append(text);
-    line.push_back('\n');
-    out_.write(line);
 }
 
 bool ConnectSession::running() const {
@@ -181,8 +150,13 @@ Outcome<void> ConnectSession::finish() {
 
 /// The one place that reads the fields of an event.
 void ConnectSession::on_event(const Event& e) {
-    if (e.connection() != id_) return;
     const Instant now = runtime::monotonic_now();
+    if (auto failed = dialer_->on_event(now, e)) {
+        failure_ = Failure{*failed};
+        return;
+    }
+    if (!dialer_->connection() || e.connection() != dialer_->connection()) return;
+    id_ = *dialer_->connection();
     const auto* s = e.get_if<StatusChanged>();
     if (s != nullptr && s->to == Status::kEstablished) on_established(now);
     // send_stream stops at a full buffer (Writable) or a full queue budget (Acked).
@@ -259,7 +233,6 @@ void ConnectSession::read_stdin(Instant now) {
     if (r <= 0) {
         pending_.clear();
         phase_ = Phase::kDraining;
-        if (chat_) send_pending(now);  // the last line may lack its newline
         return;
     }
     pending_.resize(static_cast<std::size_t>(r));
@@ -268,7 +241,7 @@ void ConnectSession::read_stdin(Instant now) {
 
 /// Hands what stdin gave to the friend layer; stops in kBlocked when the queue is full.
 void ConnectSession::send_pending(Instant now) {
-    if (!(chat_ ? send_pending_lines(now) : send_pending_stream(now))) return;
+    if (!send_pending_stream(now)) return;
     pending_.clear();
     pending_off_ = 0;
 }
@@ -290,41 +263,12 @@ bool ConnectSession::send_pending_stream(Instant now) {
     return true;
 }
 
-/// Chat: one message per complete line (and the unterminated rest once stdin ended).
-bool ConnectSession::send_pending_lines(Instant now) {
-    line_buf_.append(reinterpret_cast<const char*>(pending_.data()) + pending_off_,
-                     pending_.size() - pending_off_);
-    pending_off_ = pending_.size();
-    const bool stdin_ended = phase_ >= Phase::kDraining;
-    std::size_t nl = 0;
-    while ((nl = line_buf_.find('\n')) != std::string::npos ||
-           (stdin_ended && !line_buf_.empty())) {
-        const std::size_t len = nl == std::string::npos ? line_buf_.size() : nl;
-        const std::string line = line_buf_.substr(0, len);
-        line_buf_.erase(0, nl == std::string::npos ? len : nl + 1);
-        if (!send_line(now, line)) return false;
-    }
-    return true;
-}
-
-/// One line as text messages of at most kStreamChunk bytes each.
-bool ConnectSession::send_line(Instant now, std::string_view line) {
-    for (std::size_t off = 0; off < line.size(); off += friends::kStreamChunk) {
-        auto part = line.substr(off, friends::kStreamChunk);
-        if (auto r = node_->friends->send_message(now, id_, part); !r) {
-            failure_ = Failure{fmt::format("cannot send message: {}", to_string(r.error()))};
-            return false;
-        }
-    }
-    return true;
-}
-
 }  // namespace
 
-Outcome<void> run_connect(const ConnectOptions& o, bool chat) {
+Outcome<void> run_connect(const ConnectOptions& o) {
     auto target = parse_target(o);
     if (!target) return tl::unexpected(target.error());
-    ConnectSession session(o, chat);
+    ConnectSession session(o);
     return session.run(*target);
 }
 

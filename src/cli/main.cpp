@@ -21,6 +21,9 @@ void add_peer_options(CLI::App& cmd, netcrypto::cli::PeerOptions& o, bool bind_r
     if (bind_required) bind->required();
     cmd.add_option("--loss", o.loss_percent, "Drop this percentage of datagrams (testing)")
         ->check(CLI::Range(0.0, 100.0));
+    cmd.add_option("--name", o.name,
+                   "Our Tox name, shown by the peer's client (default netcrypto)");
+    cmd.add_option("--status-message", o.status_message, "Our Tox status message");
 }
 
 int report(const Outcome<void>& r) {
@@ -47,11 +50,14 @@ struct Commands {
 
     void add(CLI::App& app) {
         app.add_flag("--json", json, "Events on stderr as one JSON object per line");
+        // Options of the main command (--json) are also accepted after the subcommand.
+        app.fallthrough();
 
-        keygen = app.add_subcommand("keygen", "Create a long-term secret key file (mode 0600)");
+        keygen = app.add_subcommand(
+            "keygen", "Create a long-term secret key file (mode 0600); print its key and Tox ID");
         keygen->add_option("--out", keygen_out, "Where to write the key file")->required();
 
-        id = app.add_subcommand("id", "Print the public key of a secret key file");
+        id = app.add_subcommand("id", "Print the public key and Tox ID of a secret key file");
         id->add_option("--key", id_key, "Secret key file")->required();
 
         listen = app.add_subcommand("listen",
@@ -73,6 +79,9 @@ struct Commands {
             "chat", "Send each stdin line as a text message; print received messages");
         add_connect_options(*connect, connect_opts);
         add_connect_options(*chat, chat_opts);
+        chat->add_flag("--once", chat_opts.once,
+                       "Exit when the session ends (default: report the friend offline and keep "
+                       "reconnecting until stdin ends)");
 
         demo = app.add_subcommand(
             "demo",
@@ -84,9 +93,12 @@ struct Commands {
 
     static void add_connect_options(CLI::App& cmd, netcrypto::cli::ConnectOptions& o) {
         add_peer_options(cmd, o, false);
-        cmd.add_option("--to", o.to, "Peer UDP address HOST:PORT")->required();
-        cmd.add_option("--peer", o.peer, "Peer long-term public key (64 hex)")->required();
-        cmd.add_option("--peer-dht", o.peer_dht, "Peer DHT public key (64 hex)")->required();
+        cmd.add_option("--to", o.to, "Peer UDP address HOST[:PORT] (default port 33445)")
+            ->required();
+        cmd.add_option("--peer", o.peer, "Peer Tox ID (76 hex) or long-term public key (64 hex)")
+            ->required();
+        cmd.add_option("--peer-dht", o.peer_dht,
+                       "Peer DHT public key (64 hex; default: learnt from the address)");
         cmd.add_option("--timeout", o.timeout,
                        "Give up if not established after this many seconds (default: the "
                        "protocol's 8 tries, about 8 s)");
@@ -94,8 +106,8 @@ struct Commands {
 
     /// Runs the subcommand the parser selected.
     int dispatch() {
-        if (*keygen) return report(netcrypto::cli::run_keygen(keygen_out));
-        if (*id) return report(netcrypto::cli::run_id(id_key));
+        if (*keygen) return report(netcrypto::cli::run_keygen(keygen_out, json));
+        if (*id) return report(netcrypto::cli::run_id(id_key, json));
         if (*listen) {
             listen_opts.json = json;
             return report(netcrypto::cli::run_listen(listen_opts));
@@ -105,7 +117,7 @@ struct Commands {
             auto& o = is_chat ? chat_opts : connect_opts;
             o.json = json;
             if (o.bind == "0.0.0.0:0" && o.to.starts_with('[')) o.bind = "[::]:0";
-            return report(netcrypto::cli::run_connect(o, is_chat));
+            return report(is_chat ? netcrypto::cli::run_chat(o) : netcrypto::cli::run_connect(o));
         }
         if (*demo) {
             demo_opts.json = json;

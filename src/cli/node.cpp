@@ -4,6 +4,8 @@
 #include <sys/select.h>
 #include <unistd.h>
 
+#include <fmt/core.h>
+
 namespace netcrypto::cli {
 
 namespace {
@@ -55,15 +57,22 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
         std::make_unique<Endpoint>(KeyPair::from_secret(*secret), std::move(dht), node->rng,
                                    runtime::monotonic_now(), std::move(cfg));
     node->friends = std::make_unique<friends::FriendLayer>(*node->endpoint, std::move(callbacks));
+    if (!node->friends->set_self(runtime::monotonic_now(), o.name, o.status_message)) {
+        return fail(fmt::format("--name is at most {} bytes and --status-message at most {}",
+                                friends::kMaxNameLength, friends::kMaxStatusMessageLength));
+    }
     Node* raw = node.get();
     runtime::BindOptions bo;
     bo.drop_probability = o.loss_percent / 100.0;
     auto local = node->loop.attach(
         *node->endpoint, *bind,
         [raw](const Event& e) {
-            if (const auto* s = e.get_if<StatusChanged>()) raw->reporter.status(*s);
-            if (raw->on_event) raw->on_event(e);
+            const auto* s = e.get_if<StatusChanged>();
+            if (s != nullptr && raw->show_status) raw->reporter.status(*s);
+            // The friend layer first: on Established it sends ONLINE (and our name), which a
+            // Tox peer needs before any message or stream packet the session then sends.
             raw->friends->on_event(runtime::monotonic_now(), e);
+            if (raw->on_event) raw->on_event(e);
         },
         bo);
     if (!local) return fail(local.error());

@@ -39,6 +39,8 @@ struct Node {
     std::unique_ptr<friends::FriendLayer> friends;
     Address local;
     std::function<void(const Event&)> on_event;  ///< command-specific handling
+    /// Print every status change (chat in plain mode shows its own online/offline lines).
+    bool show_status = true;
 
     /// Runs the loop once, including the friend layer's timers.
     void step(Duration max_wait) {

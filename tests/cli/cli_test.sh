@@ -27,12 +27,18 @@ wait_for() {
 json_field() { grep -o "\"$2\":\"[^\"]*\"" "$1" | head -n 1 | cut -d'"' -f4; }
 
 # --- keygen / id ------------------------------------------------------------------------------
-pk_a=$("$NC" keygen --out "$WORK/a.key")
-pk_b=$("$NC" keygen --out "$WORK/b.key")
-[[ "$pk_a" =~ ^[0-9a-f]{64}$ ]] && ok "keygen prints a 64-hex public key" || bad "keygen output: $pk_a"
+keygen_a=$("$NC" keygen --out "$WORK/a.key")
+pk_a=$(sed -n 's/^public key: //p' <<<"$keygen_a")
+tox_a=$(sed -n 's/^Tox ID: *\([0-9A-F]*\).*/\1/p' <<<"$keygen_a")
+pk_b=$("$NC" keygen --out "$WORK/b.key" | sed -n 's/^public key: //p')
+[[ "$pk_a" =~ ^[0-9a-f]{64}$ ]] && ok "keygen prints a 64-hex public key" || bad "keygen output: $keygen_a"
+[[ "$tox_a" =~ ^[0-9A-F]{76}$ && "${tox_a:0:64}" == "${pk_a^^}" ]] &&
+    ok "keygen prints the Tox ID of that key" || bad "keygen Tox ID: $keygen_a"
+[[ "$("$NC" --json id --key "$WORK/a.key")" == "{\"public_key\":\"$pk_a\",\"tox_id\":\"$tox_a\"}" ]] &&
+    ok "id --json prints the same key and Tox ID" || bad "id --json: $("$NC" --json id --key "$WORK/a.key")"
 [[ "$(stat -c %a "$WORK/a.key")" == 600 ]] && ok "key file mode is 0600" || bad "key file mode $(stat -c %a "$WORK/a.key")"
 [[ "$(tr -d '\n' <"$WORK/a.key" | wc -c)" == 64 ]] && ok "key file holds 64 hex digits" || bad "key file size"
-[[ "$("$NC" id --key "$WORK/a.key")" == "$pk_a" ]] && ok "id prints the same public key" || bad "id mismatch"
+[[ "$("$NC" id --key "$WORK/a.key" | sed -n "s/^public key: //p")" == "$pk_a" ]] && ok "id prints the same public key" || bad "id mismatch"
 if "$NC" keygen --out "$WORK/a.key" 2>"$WORK/err"; then bad "keygen overwrote a key file"; else
     grep -q "cannot create key file" "$WORK/err" && ok "keygen refuses to overwrite" || bad "keygen overwrite message: $(cat "$WORK/err")"
 fi
@@ -95,8 +101,8 @@ expect_fail() {
     shift 2
     if timeout 60 "$@" </dev/null >/dev/null 2>"$WORK/err"; then
         bad "$name: succeeded"
-    elif grep -q "$pattern" "$WORK/err"; then
-        ok "$name: $(grep -m1 "$pattern" "$WORK/err")"
+    elif grep -q -e "$pattern" "$WORK/err"; then
+        ok "$name: $(grep -m1 -e "$pattern" "$WORK/err")"
     else
         bad "$name: unexpected message: $(cat "$WORK/err")"
     fi
@@ -104,10 +110,18 @@ expect_fail() {
 printf 'not a key\n' >"$WORK/bad.key"
 expect_fail "missing key file" "cannot read key file" "$NC" id --key "$WORK/none.key"
 expect_fail "malformed key file" "is malformed" "$NC" id --key "$WORK/bad.key"
-expect_fail "bad hex peer key" "must be 64 hex digits" "$NC" connect --key "$WORK/a.key" \
+expect_fail "bad hex peer key" "--peer: wrong length: 3 characters" "$NC" connect --key "$WORK/a.key" \
     --to 127.0.0.1:9 --peer xyz --peer-dht "$pk_b"
-expect_fail "bad address" "is not HOST:PORT" "$NC" connect --key "$WORK/a.key" \
+bad_sum="${tox_a:0:72}$(printf '%04X' $(((16#${tox_a:72:4} + 1) % 65536)))"
+expect_fail "Tox ID with a wrong checksum" "--peer: bad Tox ID checksum" "$NC" chat \
+    --key "$WORK/b.key" --to 127.0.0.1:9 --peer "$bad_sum"
+expect_fail "not hex Tox ID" "--peer:" "$NC" chat --key "$WORK/b.key" --to 127.0.0.1:9 \
+    --peer "${tox_a:0:75}G"
+expect_fail "bad address" "is not HOST or HOST:PORT" "$NC" connect --key "$WORK/a.key" \
     --to nowhere --peer "$pk_b" --peer-dht "$pk_b"
+# Nobody at the address: discovery (no --peer-dht) gives up after 10 LAN discovery packets.
+expect_fail "nobody at the address" "no Tox peer answered at 127.0.0.1:9 after 5 s" "$NC" chat \
+    --key "$WORK/b.key" --to 127.0.0.1:9 --peer "$tox_a"
 rm -f "$WORK/busy.err"
 "$NC" --json listen --key "$WORK/b.key" --bind 127.0.0.1:0 >/dev/null 2>"$WORK/busy.err" &
 PIDS+=($!)

@@ -35,10 +35,10 @@ wait_for() {
 }
 json_field() { grep -o "\"$2\":\"[^\"]*\"" "$1" | head -n 1 | cut -d'"' -f4; }
 
-srv=$("$NC" keygen --out "$WORK/srv.key")
+srv=$("$NC" keygen --out "$WORK/srv.key" | sed -n "s/^public key: //p")
 N=10
 for i in $(seq 1 $N); do
-    "$NC" keygen --out "$WORK/c$i.key" >"$WORK/c$i.pub"
+    "$NC" keygen --out "$WORK/c$i.key" | sed -n "s/^public key: //p" >"$WORK/c$i.pub"
     head -c $((100000 + i * 37001)) /dev/urandom >"$WORK/d$i"
 done
 
