@@ -13,6 +13,8 @@
 #                  a message each way; a delivered event
 #   restart        c-toxcore exits, restarts on the same savedata and port (new DHT key): the same
 #                  chat is Established again within 10 s; messages flow
+#   crash_restart  c-toxcore SIGKILLed and restarted at once (same savedata/port, new DHT key):
+#                  chat notices (silence) and reconnects
 #   two_instances  two c-toxcore instances on ports P and P+1: each chat reaches its own
 #   spoofed        spoofed 0x02 and malformed DHT packets to chat's port (from 127.0.0.2 and
 #                  127.0.0.1) during discovery and while established change nothing
@@ -427,6 +429,40 @@ scenario_restart() {
 }
 
 # ============================================================================================
+# crash_restart: c-toxcore is SIGKILLed (no KILL packet, chat is not told) and a new instance
+# comes up at once on the same savedata and port: chat must notice (silence, or the new
+# instance's behaviour) and be Established again with the new DHT key.
+scenario_crash_restart() {
+    local port id me_pk n_err t_crash t_est off
+    newkey me
+    me_pk=$KEY_PK
+    port=$(pick_ports 1)
+    harness H --savedata "$WORK/h.tox" --port "$port" --friend "$me_pk" --name ctox-frank
+    id=$(field "$READY" tox_id)
+    chat me --peer "$id" --to "127.0.0.1:$port" --bind 127.0.0.1:0 --name netcrypto-gina
+    established me 20 >/dev/null || fail "chat did not reach Established (first run)"
+    message_from_chat me H 0 "before crash"
+    n_err=$(nlines "$WORK/me.err")
+    kill -KILL "${PID[H]}"
+    wait "${PID[H]}" 2>/dev/null
+    unset "PID[H]"
+    close_stdin H
+    t_crash=$(now_ms)
+    harness H --savedata "$WORK/h.tox" --port "$port" --friend "$me_pk" --name ctox-frank
+    log "c-toxcore SIGKILLed and restarted at once on :$port (new DHT key)"
+    off=$(wait_line "$WORK/me.err" '"event":"offline"' 45 "$n_err" me) ||
+        fail "chat never noticed the crashed peer"
+    log "chat offline $(($(now_ms) - t_crash)) ms after the crash: $off"
+    established me 15 "$n_err" >/dev/null || fail "chat not Established again after the crash"
+    t_est=$(now_ms)
+    log "CRASH RECONNECTION: Established again $((t_est - t_crash)) ms after crash + restart"
+    message_from_chat me H 0 "after crash"
+    message_to_chat H 0 me "after crash from c-toxcore"
+    chat_end me
+    harness_quit H
+}
+
+# ============================================================================================
 scenario_two_instances() {
     local p1 p2 id1 id2 dht1 dht2 d1 d2
     newkey a
@@ -598,7 +634,7 @@ scenario_bad_input() {
 }
 
 case $SCENARIO in
-    harness | connect | restart | two_instances | spoofed | bad_input) ;;
+    harness | connect | restart | crash_restart | two_instances | spoofed | bad_input) ;;
     *) fail "unknown scenario $SCENARIO" ;;
 esac
 [[ -x $HARNESS && -x $UDP_TOOL ]] || fail "not executable: $HARNESS / $UDP_TOOL"
