@@ -21,10 +21,12 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <fstream>
+#include <ifaddrs.h>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <optional>
 #include <poll.h>
@@ -62,6 +64,51 @@ std::mutex g_mutex;
 std::set<std::string> g_refused_destinations;  // "kind addr:port <- caller", bounded
 constexpr size_t kMaxRecordedDestinations = 32;
 
+// Refusals split by destination: IPv4 broadcast addresses (255.255.255.255 and the broadcast
+// address of any local interface, which is where c-toxcore's LAN discovery goes) and anything
+// else. With --local-discovery, every refusal is expected to be a broadcast one.
+std::atomic<uint64_t> g_refused_broadcast{0};
+std::atomic<uint64_t> g_refused_other{0};
+std::set<uint32_t> g_broadcast_addresses;  // host byte order; filled once before tox_new
+
+void collect_broadcast_addresses() {
+    g_broadcast_addresses.insert(0xffffffffU);
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) {
+        return;
+    }
+    for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+        if ((i->ifa_flags & IFF_BROADCAST) == 0 || i->ifa_broadaddr == nullptr ||
+            i->ifa_addr == nullptr || i->ifa_netmask == nullptr ||
+            i->ifa_broadaddr->sa_family != AF_INET || i->ifa_addr->sa_family != AF_INET) {
+            continue;
+        }
+        sockaddr_in b{};
+        sockaddr_in a{};
+        sockaddr_in m{};
+        std::memcpy(&b, i->ifa_broadaddr, sizeof(b));
+        std::memcpy(&a, i->ifa_addr, sizeof(a));
+        std::memcpy(&m, i->ifa_netmask, sizeof(m));
+        const uint32_t bcast = ntohl(b.sin_addr.s_addr);
+        const uint32_t mask = ntohl(m.sin_addr.s_addr);
+        // Only a real subnet broadcast (host part all ones), never an interface's own address.
+        if (mask != 0xffffffffU && bcast == (ntohl(a.sin_addr.s_addr) | ~mask)) {
+            g_broadcast_addresses.insert(bcast);
+        }
+    }
+    freeifaddrs(list);
+}
+
+bool is_broadcast_destination(const sockaddr* sa, socklen_t len) {
+    if (sa == nullptr || sa->sa_family != AF_INET ||
+        len < static_cast<socklen_t>(sizeof(sockaddr_in))) {
+        return false;
+    }
+    sockaddr_in sin{};
+    std::memcpy(&sin, sa, sizeof(sin));
+    return g_broadcast_addresses.contains(ntohl(sin.sin_addr.s_addr));
+}
+
 uint64_t refused() { return netcrypto::testing::loopback_guard::refused(); }
 
 std::string caller_name(const void* ret_addr) {
@@ -90,6 +137,7 @@ bool caller_is_toxcore(const void* ret_addr) {
 
 void record_refusal(const char* kind, const sockaddr* sa, socklen_t len, const void* ret_addr) {
     const uint64_t n = refused();
+    (is_broadcast_destination(sa, len) ? g_refused_broadcast : g_refused_other).fetch_add(1);
     const std::string entry = std::string(kind) + " " +
                               netcrypto::testing::loopback_guard::describe(sa, len) + " <- " +
                               caller_name(ret_addr);
@@ -150,6 +198,16 @@ std::string to_hex(const uint8_t* data, size_t len) {
 }
 
 std::string to_hex(const std::vector<uint8_t>& v) { return to_hex(v.data(), v.size()); }
+
+// Tox IDs are shown upper-case by Tox clients (and tox_self_get_address users).
+std::string to_upper(std::string s) {
+    for (char& c : s) {
+        if (c >= 'a' && c <= 'f') {
+            c = static_cast<char>(c - 'a' + 'A');
+        }
+    }
+    return s;
+}
 
 int hex_nibble(char c) {
     if (c >= '0' && c <= '9') {
@@ -489,6 +547,7 @@ struct Options {
     uint64_t max_seconds = 600;
     std::vector<BootstrapNode> bootstrap;
     bool log = false;
+    bool local_discovery = false;
 };
 
 std::optional<std::vector<uint8_t>> parse_public_key(std::string_view hex) {
@@ -553,6 +612,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
             opt.echo = true;
         } else if (arg == "--log") {
             opt.log = true;
+        } else if (arg == "--local-discovery") {
+            opt.local_discovery = true;
         } else if (arg == "--friend") {
             const auto v = value();
             auto key = v ? parse_public_key(*v) : std::nullopt;
@@ -665,6 +726,7 @@ class Harness {
     void cmd_send_message(const std::vector<std::string_view>& args);
     void cmd_send_custom(const std::vector<std::string_view>& args, bool lossless);
     void cmd_send_stream(const std::vector<std::string_view>& args);
+    void cmd_friend_info(uint32_t friend_number);
 
     // Callbacks.
     static Harness* self(void* user_data) { return static_cast<Harness*>(user_data); }
@@ -722,6 +784,10 @@ bool Harness::create_tox() {
     if (opt_.log) {
         tox_options_set_log_callback(o.get(), &Harness::on_log);
     }
+    // LAN discovery: c-toxcore then answers a LAN discovery packet (0x21) from a loopback/LAN
+    // address with a DHT nodes request, and every 10 s broadcasts its own to 255.255.255.255 and
+    // the interfaces' broadcast addresses -- which the loopback guard refuses and counts.
+    tox_options_set_local_discovery_enabled(o.get(), opt_.local_discovery);
 
     std::vector<uint8_t> saved;
     bool create_savedata = false;
@@ -803,7 +869,8 @@ void Harness::emit_ready() {
         .str("public_key", to_hex(pk, sizeof(pk)))
         .str("dht_public_key", to_hex(dht, sizeof(dht)))
         .num("udp_port", perr == TOX_ERR_GET_PORT_OK ? port : -1)
-        .str("tox_id", to_hex(addr, sizeof(addr)))
+        .str("tox_id", to_upper(to_hex(addr, sizeof(addr))))
+        .boolean("local_discovery", opt_.local_discovery)
         .emit();
 }
 
@@ -1064,6 +1131,39 @@ void Harness::cmd_send_stream(const std::vector<std::string_view>& a) {
     streams_.emplace(*fn, std::move(s));
 }
 
+// What c-toxcore's public API says about a friend right now (tox_friend_get_*).
+void Harness::cmd_friend_info(uint32_t fn) {
+    Tox* t = tox_.get();
+    Tox_Err_Friend_Query qerr = TOX_ERR_FRIEND_QUERY_OK;
+    const size_t name_len = tox_friend_get_name_size(t, fn, &qerr);
+    if (qerr != TOX_ERR_FRIEND_QUERY_OK) {
+        emit_error_code("friend_info", static_cast<int>(qerr), "TOX_ERR_FRIEND_QUERY");
+        return;
+    }
+    std::vector<uint8_t> name(name_len);
+    tox_friend_get_name(t, fn, name.data(), &qerr);
+    std::vector<uint8_t> text(tox_friend_get_status_message_size(t, fn, &qerr));
+    tox_friend_get_status_message(t, fn, text.data(), &qerr);
+    uint8_t pk[TOX_PUBLIC_KEY_SIZE]{};
+    Tox_Err_Friend_Get_Public_Key perr = TOX_ERR_FRIEND_GET_PUBLIC_KEY_OK;
+    tox_friend_get_public_key(t, fn, pk, &perr);
+    const Tox_Connection c = tox_friend_get_connection_status(t, fn, &qerr);
+    const Tox_User_Status status = tox_friend_get_status(t, fn, &qerr);
+    const std::string name_text(name.begin(), name.end());
+    const std::string status_text(text.begin(), text.end());
+    Json("friend_info")
+        .unum("friend", fn)
+        .str("public_key", to_hex(pk, sizeof(pk)))
+        .str("connection", connection_name(c))
+        .str("name", name_text)
+        .str("name_hex", to_hex(name))
+        .str("status_message", status_text)
+        .str("status_message_hex", to_hex(text))
+        .num("status", static_cast<int>(status))
+        .t()
+        .emit();
+}
+
 std::string Harness::friends_json() {
     std::string out = "[";
     const size_t n = tox_self_get_friend_list_size(tox_.get());
@@ -1084,6 +1184,21 @@ std::string Harness::friends_json() {
     }
     out += "]";
     return out;
+}
+
+// The destinations that count as refused_broadcast_sends (besides 255.255.255.255).
+std::string broadcast_json() {
+    std::string out = "[";
+    for (const uint32_t a : guard::g_broadcast_addresses) {
+        in_addr ia{};
+        ia.s_addr = htonl(a);
+        char buf[INET_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET, &ia, buf, sizeof(buf));
+        out += out.size() > 1 ? ",\"" : "\"";
+        out += buf;
+        out += '"';
+    }
+    return out + "]";
 }
 
 void Harness::emit_stats() {
@@ -1110,7 +1225,10 @@ void Harness::emit_stats() {
         .unum("stream_rx_bytes", stream_rx_.bytes)
         .str("stream_rx_sha256", stream_rx_.digest_hex())
         .unum("nonloopback_sends", guard::refused())
+        .unum("refused_broadcast_sends", guard::g_refused_broadcast.load())
+        .unum("refused_other_sends", guard::g_refused_other.load())
         .raw("refused_destinations", refused)
+        .raw("broadcast_addresses", broadcast_json())
         .unum("loopback_sendto_calls", guard::g_allowed_sendto.load())
         .unum("loopback_sendto_calls_from_toxcore", guard::g_allowed_sendto_from_toxcore.load())
         .unum("streams_in_progress", streams_.size())
@@ -1302,6 +1420,13 @@ void Harness::handle_line(std::string_view line) {
         streams_.erase(*fn);
         echo_packets_.erase(*fn);
         Json("friend_deleted").unum("friend", *fn).t().emit();
+    } else if (cmd == "friend_info") {
+        const auto fn = a.size() == 2 ? parse_u32(a[1]) : std::nullopt;
+        if (!fn) {
+            emit_error("usage: friend_info FRIEND");
+            return;
+        }
+        cmd_friend_info(*fn);
     } else if (cmd == "debug_probe_nonloopback") {
         debug_probe_nonloopback();
     } else if (cmd == "debug_guard_selfcheck") {
@@ -1422,7 +1547,13 @@ int Harness::run() {
     }
 
     tox_.reset();  // tox_kill: sends KILL to connected friends
-    Json("exit").unum("nonloopback_sends", guard::refused()).str("reason", exit_reason_).t().emit();
+    Json("exit")
+        .unum("nonloopback_sends", guard::refused())
+        .unum("refused_broadcast_sends", guard::g_refused_broadcast.load())
+        .unum("refused_other_sends", guard::g_refused_other.load())
+        .str("reason", exit_reason_)
+        .t()
+        .emit();
     return 0;
 }
 
@@ -1446,6 +1577,7 @@ int main(int argc, char** argv) {
     if (!opt) {
         return 2;
     }
+    guard::collect_broadcast_addresses();
     Harness h(std::move(*opt));
     return h.run();
 }
