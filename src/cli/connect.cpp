@@ -206,7 +206,8 @@ void ConnectSession::on_send_room(Instant now) {
 void ConnectSession::on_closed(CloseReason reason, Status last) {
     if (phase_ == Phase::kClosing) return;
     if (reason == CloseReason::kKilledByPeer &&
-        (phase_ == Phase::kAnnouncingOffline || phase_ == Phase::kLingering || peer_said_offline_)) {
+        (phase_ == Phase::kAnnouncingOffline || phase_ == Phase::kLingering ||
+         peer_said_offline_)) {
         // All our data was acknowledged before our OFFLINE went out, or the peer announced
         // the end of its stream before closing: a clean end.
         phase_ = Phase::kPeerLeft;

@@ -430,8 +430,8 @@ scenario_restart() {
 
 # ============================================================================================
 # crash_restart: c-toxcore is SIGKILLed (no KILL packet, chat is not told) and a new instance
-# comes up at once on the same savedata and port: chat must notice (silence, or the new
-# instance's behaviour) and be Established again with the new DHT key.
+# comes up at once on the same savedata and port: chat must notice (its probe of the address
+# finds a new DHT key) and be Established again with it within 10 s.
 scenario_crash_restart() {
     local port id me_pk n_err t_crash t_est off
     newkey me
@@ -456,6 +456,10 @@ scenario_crash_restart() {
     established me 15 "$n_err" >/dev/null || fail "chat not Established again after the crash"
     t_est=$(now_ms)
     log "CRASH RECONNECTION: Established again $((t_est - t_crash)) ms after crash + restart"
+    # chat asks the address for its DHT key after 3 s without a packet: the new key shows the
+    # restart long before the 32 s silence timeout.
+    ((t_est - t_crash < 10000)) || fail "crash reconnection took $((t_est - t_crash)) ms (limit 10 s)"
+    [[ $off == *'new DHT key'* ]] || fail "offline reason does not name the restart: $off"
     message_from_chat me H 0 "after crash"
     message_to_chat H 0 me "after crash from c-toxcore"
     chat_end me
