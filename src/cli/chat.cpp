@@ -51,7 +51,7 @@ class ChatSession {
         kDone,
     };
 
-    ChatSession(const ConnectOptions& o, Target target) : o_(o), target_(std::move(target)) {}
+    ChatSession(const ConnectOptions& o, const Target& target) : o_(o), target_(target) {}
     ChatSession(const ChatSession&) = delete;
     ChatSession& operator=(const ChatSession&) = delete;
 
@@ -488,7 +488,7 @@ void ChatSession::show(std::string_view event, nlohmann::json fields,
 Outcome<void> run_chat(const ConnectOptions& o) {
     auto target = parse_target(o);
     if (!target) return tl::unexpected(target.error());
-    ChatSession session(o, std::move(*target));
+    ChatSession session(o, *target);
     return session.run();
 }
 

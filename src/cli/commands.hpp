@@ -18,6 +18,8 @@ struct PeerOptions {
     /// Our Tox name and status message (friend layer NICKNAME / STATUSMESSAGE).
     std::string name = "netcrypto";
     std::string status_message;
+    /// Print the "ready" line in plain mode (chat shows only the conversation there).
+    bool plain_ready = true;
 };
 
 struct ListenOptions : PeerOptions {

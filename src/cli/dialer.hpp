@@ -25,7 +25,7 @@ Outcome<Target> parse_target(const ConnectOptions& o);
 
 class Dialer {
   public:
-    Dialer(Node& node, Target target) : node_(node), target_(std::move(target)) {}
+    Dialer(Node& node, const Target& target) : node_(node), target_(target) {}
 
     /// Starts an attempt: connect() now when the DHT key is known, otherwise discover() first.
     Outcome<void> start(Instant now);

@@ -116,6 +116,7 @@ struct Commands {
             const bool is_chat = static_cast<bool>(*chat);
             auto& o = is_chat ? chat_opts : connect_opts;
             o.json = json;
+            o.plain_ready = !is_chat;
             if (o.bind == "0.0.0.0:0" && o.to.starts_with('[')) o.bind = "[::]:0";
             return report(is_chat ? netcrypto::cli::run_chat(o) : netcrypto::cli::run_connect(o));
         }

@@ -84,10 +84,12 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
         for (auto id : raw->endpoint->connections()) (void)raw->endpoint->close(now, id);
     });
     if (!sig) return fail(sig.error());
-    node->reporter.ready(
-        node->endpoint->public_key(),
-        ToxId::for_key(node->endpoint->public_key(), derive_nospam(*secret)).to_string(),
-        node->endpoint->dht_public_key(), node->local);
+    if (o.json || o.plain_ready) {
+        node->reporter.ready(
+            node->endpoint->public_key(),
+            ToxId::for_key(node->endpoint->public_key(), derive_nospam(*secret)).to_string(),
+            node->endpoint->dht_public_key(), node->local);
+    }
     return node;
 }
 
