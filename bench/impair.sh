@@ -14,7 +14,8 @@
 # Takes about 8-12 minutes. Needs jq.
 #
 # Usage: bench/impair.sh [BUILD_DIR]    (default: build/)
-# Env:   IMPAIR_SECONDS (10), IMPAIR_CONNECT_RUNS (50), IMPAIR_PARALLEL (10),
+# Env:   IMPAIR_OUT=FILE (default bench/results/<date>-impair.md; the report is printed too),
+#        IMPAIR_SECONDS (10), IMPAIR_CONNECT_RUNS (50), IMPAIR_PARALLEL (10),
 #        IMPAIR_DEMO_RUNS (5), IMPAIR_SKIP_CTOX=1 (netcrypto rows only), IMPAIR_SKIP_VETH=1
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,15 +53,15 @@ wasted_sends() {
     step "wasted sends: netcrypto demo x$demo_runs (one process, 256 MiB)"
     echo "## Wasted sends on loss-free loopback (issue #15 point 2)"
     echo
-    echo "| Run | Path | MiB/s | packets sent | retransmitted | share |"
+    echo "| Run | Path | MiB/s | packets sent (≈) | retransmitted | share |"
     echo "|---|---|---|---|---|---|"
     local worst=0 i r
     for ((i = 1; i <= demo_runs; i++)); do
-        r=$("$build/netcrypto" demo --json 2>/dev/null | jq -c 'select(.event == "result")')
+        r=$("$build/netcrypto" --json demo 2>/dev/null | jq -c 'select(.event == "result")')
         local re mib
         re=$(jq -r .retransmissions <<<"$r")
         mib=$(jq -r .mib_per_s <<<"$r")
-        # 1373-byte messages: the demo's 256 MiB are 195,511 first sends.
+        # About one 1373-byte message per packet: the 256 MiB are ≈ 195,500 first sends.
         local sent=$(((256 << 20) / 1373 + 1))
         local share
         share=$(awk -v a="$re" -v b="$sent" 'BEGIN { printf "%.3f", 100 * a / (a + b) }')
@@ -129,8 +130,9 @@ impair_section() {
     echo "(IPv4+UDP headers counted) behind a one-BDP (625,000-byte) drop-tail queue, random loss"
     echo "from a seeded generator (seed 1). A → B custom lossless packets (id 160, 1373 bytes) as"
     echo "fast as the sender accepts them, receiver-side goodput over $seconds s from Established"
-    echo "(c-toxcore: from the UDP friend connection). Bottleneck payload ceiling ≈ 100 × 1373 /"
-    echo "(1373 + 83) = 94.3 Mbit/s (netcrypto's data packet: 55 bytes of header and MAC, 28 of IP+UDP)."
+    echo "(c-toxcore: from the UDP friend connection). Payload ceiling of the bottleneck for"
+    echo "netcrypto: 100 × 1373 / (1400 + 28) = 96.1 Mbit/s (a 1373-byte message makes a"
+    echo "1400-byte datagram, plus 28 bytes of IPv4 and UDP header); c-toxcore's is about the same."
     echo
     echo "| Loss | netcrypto Mbit/s | c-toxcore Mbit/s | ratio | netcrypto retransmitted | relay queue drops (nc / c-toxcore) |"
     echo "|---|---|---|---|---|---|"
@@ -194,6 +196,8 @@ report() {
     echo "$(nproc) cores, kernel $(uname -r), load average at start $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "net.core.rmem_max $(cat /proc/sys/net/core/rmem_max), wmem_max $(cat /proc/sys/net/core/wmem_max)"
     echo "(the runtime asks for 8 MiB with SO_RCVBUFFORCE, so as root it gets it past rmem_max)."
+    echo "On a shared machine (other builds and benchmarks may run at the same time: see the load"
+    echo "average) absolute figures are noisy; compare the rows of one run with each other."
     echo
     wasted_sends
     offload_section
@@ -212,7 +216,10 @@ report() {
     printf '%s\n' "${targets[@]}"
 }
 
-# Targets are added in subshell-free order: run the sections in this shell.
-out="$work/report.md"
-report >"$out"
+# `report` runs in this shell (a redirected function is no subshell), so target() adds up.
+out=${IMPAIR_OUT:-$root/bench/results/$(date -u +%Y-%m-%d-%H%M)-impair.md}
+mkdir -p "$(dirname "$out")"
+report >"$work/report.md"
+cp "$work/report.md" "$out"
 cat "$out"
+echo "impair.sh: wrote $out" >&2

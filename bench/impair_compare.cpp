@@ -201,13 +201,16 @@ json connect_summary(const std::vector<double>& ms, int runs) {
     return j;
 }
 
+/// One receiver, relay and sender per run (a receiver quits when its connection closes); the
+/// relay's seed is `seed + run`, so every run meets a different but repeatable loss pattern.
 json nc_connect(double loss, std::uint64_t seed, int runs) {
-    auto recv = nc_peer({"--role", "recv"}, "nc-recv");
-    const auto ready = recv->wait_for("ready", 10);
-    if (!ready) throw std::runtime_error("nc receiver did not start");
-    Relay relay = start_relay(loss, seed, {"--to-b", std::to_string(ready->at("port").get<int>())});
     std::vector<double> ms;
     for (int i = 0; i < runs; ++i) {
+        auto recv = nc_peer({"--role", "recv"}, "nc-recv");
+        const auto ready = recv->wait_for("ready", 10);
+        if (!ready) throw std::runtime_error("nc receiver did not start");
+        const Relay relay = start_relay(loss, seed + static_cast<std::uint64_t>(i),
+                                        {"--to-b", std::to_string(ready->at("port").get<int>())});
         std::unique_ptr<Child> sender;
         if (auto t = nc_connect_once(*ready, relay, sender, 30)) ms.push_back(*t);
     }
