@@ -13,6 +13,7 @@
 // Prints one JSON object on stdout.
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -191,12 +192,17 @@ json ctox_goodput(double loss, std::uint64_t seed, double seconds) {
     return j;
 }
 
-json connect_summary(const std::vector<double>& ms, int runs) {
-    json j{{"runs", runs}, {"connected", ms.size()}};
-    if (!ms.empty()) {
-        j["median_ms"] = median(ms);
-        j["p99_ms"] = quantile(ms, 0.99);
-        j["max_ms"] = *std::max_element(ms.begin(), ms.end());
+/// Median and p99 over all runs, a run that never connected counting as longer than any
+/// (reported as null with "beyond_timeout": the quantile is past the timeout).
+json connect_summary(std::vector<double> ms, int runs, double timeout_s) {
+    json j{{"runs", runs}, {"connected", ms.size()}, {"timeout_s", timeout_s}};
+    if (!ms.empty()) j["max_connected_ms"] = *std::max_element(ms.begin(), ms.end());
+    while (ms.size() < static_cast<std::size_t>(runs)) {
+        ms.push_back(std::numeric_limits<double>::infinity());
+    }
+    for (const auto& [name, q] : {std::pair{"median_ms", 0.5}, std::pair{"p99_ms", 0.99}}) {
+        const double v = quantile(ms, q);
+        j[name] = v > timeout_s * 1e3 ? json(nullptr) : json(v);
     }
     return j;
 }
@@ -214,7 +220,7 @@ json nc_connect(double loss, std::uint64_t seed, int runs) {
         std::unique_ptr<Child> sender;
         if (auto t = nc_connect_once(*ready, relay, sender, 30)) ms.push_back(*t);
     }
-    return connect_summary(ms, runs);
+    return connect_summary(ms, runs, 30);
 }
 
 json ctox_connect(double loss, std::uint64_t seed, int runs, int parallel, double timeout_s) {
@@ -230,7 +236,7 @@ json ctox_connect(double loss, std::uint64_t seed, int runs, int parallel, doubl
         }
         done += k;
     }
-    return connect_summary(ms, runs);
+    return connect_summary(ms, runs, timeout_s);
 }
 
 int usage() {
