@@ -102,6 +102,16 @@ using namespace std::chrono_literals;
 
 Address loopback(std::uint16_t port = 0) { return Address::ipv4(127, 0, 0, 1, port); }
 
+/// "a.b.c.d" (default 127.0.0.1) with `port`.
+Address ipv4(const std::string& text, std::uint16_t port) {
+    unsigned a = 127, b = 0, c = 0, d = 1;
+    if (!text.empty() && std::sscanf(text.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) != 4) {
+        throw std::runtime_error("bad IPv4 address: " + text);
+    }
+    return Address::ipv4(static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(b),
+                         static_cast<std::uint8_t>(c), static_cast<std::uint8_t>(d), port);
+}
+
 std::string hex(const PublicKey& k) {
     std::string s;
     for (auto b : k.bytes) {
@@ -128,6 +138,7 @@ std::optional<PublicKey> parse_key(const std::string& h) {
 /// Established, queues full-size (1373-byte) lossless messages with id 160 as fast as
 /// send_lossless accepts them (on kWouldBlock it waits for kWritable or kAcked).
 /// stdin: `stats` → {"event":"stats",...}; `quit` or EOF ends the process.
+/// `--offload 0` turns UDP GSO/GRO off; `--bind IP` binds there, `--host IP` is the peer's IP.
 int nc_peer(const Args& args) {
     const bool sender = args.get("--role") == "send";
     SodiumRng rng;
@@ -173,7 +184,9 @@ int nc_peer(const Args& args) {
                 break;
         }
     };
-    auto bound = loop.attach(ep, loopback(), on_event);
+    runtime::BindOptions bind_options;
+    bind_options.udp_gso = bind_options.udp_gro = args.get("--offload", "1") != "0";
+    auto bound = loop.attach(ep, ipv4(args.get("--bind"), 0), on_event, bind_options);
     if (!bound) {
         emit({{"event", "error"}, {"what", bound.error()}});
         return 1;
@@ -189,8 +202,21 @@ int nc_peer(const Args& args) {
                        {"rx_messages", rx_messages},
                        {"tx_messages", tx_messages},
                        {"would_block", would_block}};
+                const runtime::SocketStats ss = loop.stats(ep);
+                j["socket"] = {{"datagrams_in", ss.datagrams_in},
+                               {"datagrams_out", ss.datagrams_out},
+                               {"send_calls", ss.send_calls},
+                               {"receive_calls", ss.receive_calls},
+                               {"gso", ss.gso},
+                               {"gro", ss.gro},
+                               {"gso_messages", ss.gso_messages},
+                               {"gro_messages", ss.gro_messages},
+                               {"gso_fallbacks", ss.gso_fallbacks},
+                               {"rcvbuf", ss.receive_buffer_bytes},
+                               {"sndbuf", ss.send_buffer_bytes}};
                 if (conn) {
                     if (auto info = ep.info(*conn)) {
+                        j["lossless_sent"] = info->stats.lossless_sent;
                         j["retransmissions"] = info->stats.retransmissions;
                         j["srtt_us"] =
                             std::chrono::duration<double, std::micro>(info->smoothed_rtt).count();
@@ -213,7 +239,8 @@ int nc_peer(const Args& args) {
         const auto peer_dht = parse_key(args.get("--peer-dht"));
         const auto port = static_cast<std::uint16_t>(std::stoi(args.get("--port", "0")));
         if (!peer || !peer_dht) return 2;
-        if (!ep.connect(runtime::monotonic_now(), *peer, *peer_dht, loopback(port))) return 1;
+        if (!ep.connect(runtime::monotonic_now(), *peer, *peer_dht, ipv4(args.get("--host"), port)))
+            return 1;
     }
     std::array<std::uint8_t, kMaxMessageSize> msg{};
     msg.fill(0x5A);
@@ -242,16 +269,29 @@ int nc_peer(const Args& args) {
 
 // --- throughput: two nc-peer processes over loopback -------------------------------------------
 
+/// `--offload 0|1` for both peers; `--netns NS --send-ip IP --recv-ip IP` runs the receiver
+/// in network namespace NS (through `ip netns exec`) bound to recv-ip, the sender on send-ip.
 int throughput(const Args& args) {
     const double seconds = args.number("--seconds", 10);
     const std::string exe = self_exe();
-    Child recv(exe, {"nc-peer", "--role", "recv"}, "nc-recv");
+    const std::string offload = args.get("--offload", "1");
+    const std::string netns = args.get("--netns");
+    std::vector<std::string> recv_args{"nc-peer", "--role", "recv", "--offload", offload};
+    std::string recv_exe = exe;
+    if (!netns.empty()) {
+        recv_args.insert(recv_args.begin(), {"netns", "exec", netns, exe});
+        recv_args.insert(recv_args.end(), {"--bind", args.get("--recv-ip")});
+        recv_exe = "/usr/sbin/ip";
+        if (!std::filesystem::exists(recv_exe)) recv_exe = "/sbin/ip";
+    }
+    Child recv(recv_exe, recv_args, "nc-recv");
     const auto ready = recv.wait_for("ready", 10);
     if (!ready) throw std::runtime_error("nc receiver did not start");
     Child send(exe,
                {"nc-peer", "--role", "send", "--port", std::to_string(ready->at("port").get<int>()),
                 "--peer", ready->at("public_key").get<std::string>(), "--peer-dht",
-                ready->at("dht_public_key").get<std::string>()},
+                ready->at("dht_public_key").get<std::string>(), "--offload", offload, "--bind",
+                args.get("--send-ip"), "--host", args.get("--recv-ip")},
                "nc-send");
     const auto est = send.wait_for("established", 10);
     if (!est) throw std::runtime_error("nc sender did not reach Established");
@@ -280,7 +320,9 @@ int throughput(const Args& args) {
              {"cpu_receiver_s", cpu_r1 - cpu_r0},
              {"cpu_s_per_gb_sender", gb > 0 ? (cpu_s1 - cpu_s0) / gb : 0},
              {"cpu_s_per_gb_receiver", gb > 0 ? (cpu_r1 - cpu_r0) / gb : 0},
-             {"sender_stats", tx}};
+             {"sender_stats", tx},
+             {"receiver_stats", s1},
+             {"offload", offload == "1"}};
     std::cout << out.dump() << std::endl;
     return 0;
 }

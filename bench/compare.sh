@@ -8,6 +8,8 @@
 # Env:   COMPARE_KEEP=1  keep the raw JSON results (their directory is printed)
 #        COMPARE_OUT=FILE  write the report there instead of bench/results/<date>.md
 #        COMPARE_SOURCE=TEXT  describes the sources in the report (default: git commit)
+#        COMPARE_IMPAIR=1  also run bench/impair.sh (~10 min: wasted sends, GSO/GRO, impaired
+#                          path vs c-toxcore) and append its sections to the report
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -97,3 +99,17 @@ cat "$out"
 echo >&2
 echo "compare.sh: wrote $out" >&2
 if [[ -n "${COMPARE_KEEP:-}" ]]; then echo "compare.sh: raw results in $work" >&2; fi
+
+# --- companion: bench/impair.sh (issue #15 points 2, 3, 5), opt-in because it takes ~10 min ---
+impair_companion() {
+    [[ -n "${COMPARE_IMPAIR:-}" ]] || return 0
+    echo "compare.sh: running bench/impair.sh (COMPARE_IMPAIR=1)" >&2
+    local part="$work/impair.md"
+    if IMPAIR_OUT="$part" bash "$root/bench/impair.sh" "$build" >/dev/null; then
+        { echo; cat "$part"; } >>"$out"
+        echo "compare.sh: appended bench/impair.sh's report to $out" >&2
+    else
+        echo "compare.sh: bench/impair.sh failed" >&2
+    fi
+}
+impair_companion

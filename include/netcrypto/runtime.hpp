@@ -24,8 +24,16 @@ NETCRYPTO_EXPORT Instant monotonic_now();
 struct BindOptions {
     /// Drop this share of datagrams (both directions) at random, to demonstrate recovery.
     double drop_probability = 0.0;
-    /// SO_RCVBUF / SO_SNDBUF request in bytes.
+    /// SO_RCVBUF / SO_SNDBUF request in bytes (with CAP_NET_ADMIN through the *FORCE
+    /// options, past net.core.rmem_max/wmem_max; SocketStats tells what was granted).
     int socket_buffer_bytes = 8 << 20;
+    /// UDP generic segmentation offload (Linux UDP_SEGMENT): consecutive datagrams of one size
+    /// to one peer leave in one system call as one super-datagram. Turned off for the socket
+    /// (and counted in SocketStats::gso_fallbacks) the first time the kernel refuses it.
+    bool udp_gso = true;
+    /// UDP generic receive offload (Linux UDP_GRO): the kernel may hand over coalesced
+    /// datagrams, split here by their segment size.
+    bool udp_gro = true;
 };
 
 /// Counters of the runtime for one bound endpoint.
@@ -34,6 +42,15 @@ struct SocketStats {
     std::uint64_t datagrams_out = 0;
     std::uint64_t injected_drops = 0;  ///< datagrams dropped on purpose (BindOptions)
     std::uint64_t send_errors = 0;     ///< sendmmsg failures other than "try again"
+    std::uint64_t send_calls = 0;      ///< sendmmsg system calls
+    std::uint64_t receive_calls = 0;   ///< recvmmsg system calls that returned datagrams
+    std::uint64_t gso_messages = 0;    ///< super-datagrams sent (UDP_SEGMENT, 2+ datagrams)
+    std::uint64_t gro_messages = 0;    ///< coalesced datagrams received (UDP_GRO, 2+)
+    std::uint64_t gso_fallbacks = 0;   ///< sends the kernel refused with GSO (then GSO is off)
+    int receive_buffer_bytes = 0;      ///< SO_RCVBUF granted (as getsockopt reports it)
+    int send_buffer_bytes = 0;         ///< SO_SNDBUF granted
+    bool gso = false;                  ///< GSO in use now
+    bool gro = false;                  ///< GRO in use
 };
 
 /// Event loop. Not thread-safe; callbacks run on the loop's thread between I/O steps, never

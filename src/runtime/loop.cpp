@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <netinet/in.h>
+#include <optional>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -20,13 +21,15 @@
 #include <netcrypto/random.hpp>
 #include <netcrypto/runtime.hpp>
 
+#include "runtime/udp_batch.hpp"
+
 namespace netcrypto::runtime {
 
 Instant monotonic_now() { return posix::steady_now(); }
 
 namespace {
 
-constexpr std::size_t kBatch = 64;
+constexpr std::size_t kBatch = 128;  ///< datagrams polled from an endpoint per send
 
 std::string errno_text(const char* what) {
     std::string s(what);
@@ -47,15 +50,18 @@ class Loop::Impl {
         std::function<void(const Event&)> on_event;
         BindOptions options;
         SocketStats stats;
+        detail::UdpOffload offload;
         bool want_write = false;
         // Datagrams polled from the endpoint but refused by the kernel (EAGAIN): kept in order.
-        std::vector<std::pair<Address, std::vector<std::uint8_t>>> backlog;
+        struct Pending {
+            sockaddr_storage addr;
+            socklen_t addr_len;
+            std::vector<std::uint8_t> bytes;
+        };
+        std::vector<Pending> backlog;
     };
 
-    Impl() : epfd(epoll_create1(EPOLL_CLOEXEC)) {
-        recv_bufs.resize(kBatch);
-        send_bufs.resize(kBatch);
-    }
+    Impl() : epfd(epoll_create1(EPOLL_CLOEXEC)) { send_bufs.resize(kBatch); }
     ~Impl() {
         for (auto& b : bound) ::close(b->fd);
         if (sigfd >= 0) ::close(sigfd);
@@ -75,34 +81,25 @@ class Loop::Impl {
     }
 
     void receive(Bound& b) {
-        std::array<mmsghdr, kBatch> msgs{};
-        std::array<iovec, kBatch> iov{};
-        std::array<sockaddr_storage, kBatch> addrs{};
         // Bounded: at most 16 batches per wake-up so timers and sends are not starved.
         for (int round = 0; round < 16; ++round) {
-            for (std::size_t i = 0; i < kBatch; ++i) {
-                iov[i] = {recv_bufs[i].data(), recv_bufs[i].size()};
-                msgs[i].msg_hdr = {};
-                msgs[i].msg_hdr.msg_iov = &iov[i];
-                msgs[i].msg_hdr.msg_iovlen = 1;
-                msgs[i].msg_hdr.msg_name = &addrs[i];
-                msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-            }
-            const int n = recvmmsg(b.fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-            if (n <= 0) return;
+            bool full = false;
+            if (!receiver.receive(b.fd, b.offload, full)) return;
             const Instant now = monotonic_now();
-            for (int i = 0; i < n; ++i) {
-                const auto idx = static_cast<std::size_t>(i);
+            const sockaddr_storage* last_from = nullptr;
+            std::optional<Address> from;
+            for (const auto& d : receiver.datagrams()) {
                 ++b.stats.datagrams_in;
                 if (injected_drop(b)) continue;
-                const std::size_t len = msgs[idx].msg_len;
-                const auto from = posix::from_sockaddr(addrs[idx], msgs[idx].msg_hdr.msg_namelen);
+                if (d.from != last_from) {  // segments of one GRO datagram share the sender
+                    from = posix::from_sockaddr(*d.from, d.from_len);
+                    last_from = d.from;
+                }
                 if (!from) continue;
-                b.endpoint->handle_datagram(
-                    now, *from, std::span<const std::uint8_t>(recv_bufs[idx].data(), len));
+                b.endpoint->handle_datagram(now, *from, d.bytes);
             }
             dispatch_events(b);
-            if (static_cast<std::size_t>(n) < kBatch) return;
+            if (!full) return;
         }
     }
 
@@ -116,22 +113,9 @@ class Loop::Impl {
 
     /// Sends what the endpoint has; returns false if the socket is full (EPOLLOUT needed).
     bool send(Bound& b) {
-        // First the backlog left by an earlier EAGAIN.
-        while (!b.backlog.empty()) {
-            auto& [to, bytes] = b.backlog.front();
-            sockaddr_storage ss{};
-            const socklen_t len = posix::to_sockaddr(to, ss, b.family);
-            const ssize_t r = ::sendto(b.fd, bytes.data(), bytes.size(), MSG_DONTWAIT,
-                                       reinterpret_cast<sockaddr*>(&ss), len);
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-            if (r < 0) ++b.stats.send_errors;
-            ++b.stats.datagrams_out;
-            b.backlog.erase(b.backlog.begin());
-        }
-        std::array<mmsghdr, kBatch> msgs{};
-        std::array<iovec, kBatch> iov{};
+        if (!send_backlog(b)) return false;
         std::array<sockaddr_storage, kBatch> addrs{};
-        std::array<Address, kBatch> dests{};
+        std::array<detail::OutDatagram, kBatch> out{};
         for (int round = 0; round < 1024; ++round) {
             const Instant now = monotonic_now();
             std::size_t count = 0;
@@ -140,43 +124,47 @@ class Loop::Impl {
                 if (!t) break;
                 if (injected_drop(b)) continue;
                 const socklen_t len = posix::to_sockaddr(t->destination, addrs[count], b.family);
-                dests[count] = t->destination;
-                iov[count] = {send_bufs[count].data(), t->size};
-                msgs[count].msg_hdr = {};
-                msgs[count].msg_hdr.msg_iov = &iov[count];
-                msgs[count].msg_hdr.msg_iovlen = 1;
-                msgs[count].msg_hdr.msg_name = &addrs[count];
-                msgs[count].msg_hdr.msg_namelen = len;
+                out[count] = {send_bufs[count].data(), t->size, &addrs[count], len};
                 ++count;
             }
             if (count == 0) return true;
-            std::size_t sent = 0;
-            while (sent < count) {
-                const int r = sendmmsg(b.fd, msgs.data() + sent,
-                                       static_cast<unsigned>(count - sent), MSG_DONTWAIT);
-                if (r < 0) {
-                    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-                    // A datagram the kernel refuses (e.g. unreachable) is lost like on a link.
-                    ++b.stats.send_errors;
-                    ++sent;
-                    continue;
-                }
-                sent += static_cast<std::size_t>(r);
-                b.stats.datagrams_out += static_cast<std::uint64_t>(r);
-            }
-            if (sent < count) {
-                for (std::size_t i = sent; i < count; ++i) {
-                    b.backlog.emplace_back(
-                        dests[i],
-                        std::vector<std::uint8_t>(
-                            send_bufs[i].begin(),
-                            send_bufs[i].begin() + static_cast<std::ptrdiff_t>(iov[i].iov_len)));
+            const std::size_t done =
+                detail::send_datagrams(b.fd, std::span(out.data(), count), b.offload);
+            sync_stats(b);
+            b.stats.datagrams_out += done;
+            if (done < count) {
+                for (std::size_t i = done; i < count; ++i) {
+                    b.backlog.push_back(
+                        {addrs[i], out[i].addr_len,
+                         std::vector<std::uint8_t>(out[i].data, out[i].data + out[i].size)});
                 }
                 return false;
             }
             if (count < kBatch) return true;
         }
         return true;
+    }
+
+    /// Sends the backlog left by an earlier EAGAIN; false if some of it is still waiting.
+    bool send_backlog(Bound& b) {
+        if (b.backlog.empty()) return true;
+        std::vector<detail::OutDatagram> out;
+        out.reserve(b.backlog.size());
+        for (const auto& p : b.backlog)
+            out.push_back({p.bytes.data(), p.bytes.size(), &p.addr, p.addr_len});
+        const std::size_t done = detail::send_datagrams(b.fd, out, b.offload);
+        sync_stats(b);
+        b.stats.datagrams_out += done;
+        b.backlog.erase(b.backlog.begin(), b.backlog.begin() + static_cast<std::ptrdiff_t>(done));
+        return b.backlog.empty();
+    }
+
+    static void sync_stats(Bound& b) {
+        b.stats.send_errors = b.offload.send_errors;
+        b.stats.gso_fallbacks = b.offload.gso_fallbacks;
+        b.stats.gso_messages = b.offload.gso_messages;
+        b.stats.send_calls = b.offload.send_calls;
+        b.stats.gso = b.offload.gso;
     }
 
     void flush_all() {
@@ -229,7 +217,7 @@ class Loop::Impl {
     std::vector<std::unique_ptr<Bound>> bound;
     std::unordered_map<int, std::function<void(std::uint32_t)>> watchers;
     std::multimap<Instant, std::function<void()>> timers;
-    std::vector<std::array<std::uint8_t, 2048>> recv_bufs;
+    detail::Receiver receiver;
     std::vector<std::array<std::uint8_t, kMaxDatagramSize>> send_bufs;
     SodiumRng rng;
 };
@@ -248,9 +236,7 @@ tl::expected<Address, std::string> Loop::attach(Endpoint& endpoint, const Addres
         const int off = 0;
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
     }
-    const int buf = options.socket_buffer_bytes;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+    const auto [rcvbuf, sndbuf] = detail::size_buffers(fd, options.socket_buffer_bytes);
     sockaddr_storage ss{};
     const socklen_t len = posix::to_sockaddr(address, ss, family);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -276,6 +262,11 @@ tl::expected<Address, std::string> Loop::attach(Endpoint& endpoint, const Addres
     b->local = posix::from_sockaddr(local, local_len).value_or(address);
     b->on_event = std::move(on_event);
     b->options = options;
+    b->stats.receive_buffer_bytes = rcvbuf;
+    b->stats.send_buffer_bytes = sndbuf;
+    detail::enable_offloads(fd, options.udp_gso, options.udp_gro, b->offload);
+    b->stats.gso = b->offload.gso;
+    b->stats.gro = b->offload.gro;
     const Address bound_address = b->local;
     impl_->bound.push_back(std::move(b));
     return bound_address;
@@ -386,7 +377,11 @@ void Loop::run(Instant deadline) {
 
 SocketStats Loop::stats(const Endpoint& endpoint) const {
     for (const auto& bp : impl_->bound) {
-        if (bp->endpoint == &endpoint) return bp->stats;
+        if (bp->endpoint != &endpoint) continue;
+        SocketStats s = bp->stats;
+        s.gro_messages = bp->offload.gro_messages;
+        s.receive_calls = bp->offload.receive_calls;
+        return s;
     }
     return {};
 }
