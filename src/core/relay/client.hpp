@@ -53,12 +53,12 @@ struct ClientConfig {
     Duration handshake_timeout = std::chrono::seconds(10);
     Duration ping_interval = std::chrono::seconds(30);
     Duration ping_timeout = std::chrono::seconds(10);
-    std::size_t max_write_bytes = 64 * 1024;
-    std::size_t control_reserve_bytes = 16 * 1024;
-    std::size_t max_route_write_bytes = 16 * 1024;
+    std::size_t max_write_bytes = std::size_t{64} * 1024;
+    std::size_t control_reserve_bytes = std::size_t{16} * 1024;
+    std::size_t max_route_write_bytes = std::size_t{16} * 1024;
     std::size_t max_routes = kMaxRoutes;
     std::size_t max_events = 1024;
-    std::size_t max_event_bytes = 256 * 1024;
+    std::size_t max_event_bytes = std::size_t{256} * 1024;
 };
 
 enum class ClientState : std::uint8_t { kConnecting, kConfirming, kConfirmed, kClosed };
