@@ -153,7 +153,7 @@ void write_to_relay(World& w) {
 }
 
 void command(World& w, std::uint8_t c, std::uint8_t k) {
-    const PublicKey pk = fr::peer_key(k);
+    const PublicKey& pk = fr::peer_key(k);
     const ByteVec data(std::size_t{k} * 9U, k);
     switch (c % 6) {
         case 0:
@@ -182,7 +182,7 @@ void command(World& w, std::uint8_t c, std::uint8_t k) {
 }
 
 ByteVec notification(std::uint8_t kind, std::uint8_t id, std::uint8_t k) {
-    const PublicKey pk = fr::peer_key(k);
+    const PublicKey& pk = fr::peer_key(k);
     switch (kind % 5) {
         case 0: {
             ByteVec p{kRoutingResponseId, id};

@@ -56,9 +56,17 @@ inline constexpr std::uint8_t kOpPoll = 6;
 inline constexpr std::size_t kPeers = 4;
 inline constexpr std::uint64_t kSeed = 0x7E1A7;
 
-inline PublicKey peer_key(std::size_t i) {
-    SeededRng rng(kSeed + 1 + (i % kPeers));
-    return KeyPair::generate(rng).public_key;
+/// The peers' keys (computed once: key generation would dominate the run time).
+inline const PublicKey& peer_key(std::size_t i) {
+    static const std::array<PublicKey, kPeers> keys = [] {
+        std::array<PublicKey, kPeers> k{};
+        for (std::size_t j = 0; j < kPeers; ++j) {
+            SeededRng rng(kSeed + 1 + j);
+            k[j] = KeyPair::generate(rng).public_key;
+        }
+        return k;
+    }();
+    return keys[i % kPeers];
 }
 
 }  // namespace netcrypto::fuzz::relay
