@@ -379,6 +379,30 @@ TEST(RelayClient, BrokenFramesAreFatal) {
     }
 }
 
+TEST(RelayClient, TruncatedFrameDeliversNothingUntilComplete) {
+    Single s;
+    s.connect();
+    const ByteVec frame = s.server.frame(ByteVec(60, kOobRecvId));
+    for (std::size_t cut = 1; cut < frame.size(); cut += 7) {
+        Single t;
+        t.connect();
+        const ByteVec f = t.server.frame(ByteVec(60, kOobRecvId));
+        t.client.handle_bytes(t.now, std::span(f).first(cut));
+        EXPECT_TRUE(drain(t.client).empty())
+            << "an event from " << cut << " of " << f.size() << " bytes of a frame";
+        EXPECT_EQ(t.client.state(), ClientState::kConfirmed);
+        t.client.handle_bytes(t.now, std::span(f).subspan(cut));
+        EXPECT_EQ(only<OobReceived>(drain(t.client)).size(), 1U) << "split at " << cut;
+    }
+    // A stream that ends inside a frame closes without delivering the partial frame.
+    s.client.handle_bytes(s.now, std::span(frame).first(frame.size() - 1));
+    s.client.handle_eof(s.now);
+    const auto events = drain(s.client);
+    EXPECT_TRUE(only<OobReceived>(events).empty());
+    ASSERT_EQ(only<Closed>(events).size(), 1U);
+    EXPECT_EQ(only<Closed>(events)[0].reason, CloseReason::kEndOfStream);
+}
+
 TEST(RelayClient, EndOfStreamCloses) {
     Single s;
     s.connect();
