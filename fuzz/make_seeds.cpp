@@ -21,10 +21,12 @@
 #include "core/cookie.hpp"
 #include "core/crypto/crypto.hpp"
 #include "core/dht/packets.hpp"
+#include "core/relay/frame.hpp"
 #include "core/wire/packets.hpp"
 #include "dht_fuzz.hpp"
 #include "endpoint_scenario.hpp"
 #include "fuzz_common.hpp"
+#include "relay_fuzz.hpp"
 
 namespace {
 
@@ -334,6 +336,199 @@ void discovery_family(Seeds& s) {
     s.add("discovery", raw);
 }
 
+// fuzz_relay_frame: real frames sealed with the target's session (raw mode, so mutations reach
+// the decoder and the parser) and record scripts (sealed mode) for every packet id.
+void relay_frame_family(Seeds& s) {
+    namespace rf = fuzz::relay;
+    const crypto::SharedKey key = rf::frame_key();
+    const PublicKey pk = rf::peer_key(0);
+    std::vector<Bytes> plains{
+        {relay::kPingId, 1, 2, 3, 4, 5, 6, 7, 8},
+        {relay::kPongId, 8, 7, 6, 5, 4, 3, 2, 1},
+        {relay::kConnectNotificationId, 16},
+        {relay::kDisconnectNotificationId, 200},
+        {relay::kRoutingResponseId, 17},
+        {relay::kOobRecvId},
+        {relay::kOnionResponseId, 1, 2, 3},
+        {relay::kForwardingId, 4, 5},
+        {16, 'd', 'a', 't', 'a'},
+        {12, 0},
+    };
+    plains[4].insert(plains[4].end(), pk.bytes.begin(), pk.bytes.end());
+    plains[5].insert(plains[5].end(), pk.bytes.begin(), pk.bytes.end());
+    plains[5].push_back(0x42);
+    crypto::Nonce nonce = rf::frame_nonce();
+    Bytes raw{0x0E};     // mode 0, chunks of 8 bytes
+    Bytes sealed{0x03};  // mode 1, chunks of 2 bytes
+    for (const Bytes& p : plains) {
+        std::array<std::uint8_t, relay::kMaxFrameSize> f{};
+        const std::size_t n = relay::seal_frame(key, nonce, p, f);
+        raw.insert(raw.end(), f.begin(), f.begin() + static_cast<std::ptrdiff_t>(n));
+        sealed.push_back(0);
+        sealed.push_back(static_cast<std::uint8_t>(p.size()));
+        sealed.insert(sealed.end(), p.begin(), p.end());
+    }
+    s.add("relay_frame", raw);
+    s.add("relay_frame", sealed);
+    // An L = 0 record, a full-size frame, then an overlong header.
+    Bytes edges{0x01, 0, 0, 0x07, 0xF0};
+    edges.insert(edges.end(), relay::kMaxPacketSize, 16);
+    edges.insert(edges.end(), {0x07, 0xF1, 1, 2, 3});
+    s.add("relay_frame", edges);
+    for (const Bytes& p : plains) {
+        Bytes plain_only{0x00};
+        plain_only.insert(plain_only.end(), p.begin(), p.end());
+        s.add("relay_frame", plain_only);
+    }
+}
+
+// fuzz_relay_client: scripted sessions (layout in relay_fuzz.hpp).
+void relay_client_family(Seeds& s) {
+    namespace rf = fuzz::relay;
+    const std::uint8_t route = 0;
+    const std::uint8_t data = 1;
+    const std::uint8_t oob = 2;
+    const std::uint8_t disconnect = 3;
+    const std::vector<Bytes> scripts{
+        // Route to peer 1, response id 16, connect, data both ways, OOB, disconnect.
+        {rf::kOpCommand,
+         route,
+         1,
+         rf::kOpWrite,
+         rf::kOpNotify,
+         0,
+         16,
+         1,
+         rf::kOpNotify,
+         1,
+         16,
+         0,
+         rf::kOpCommand,
+         data,
+         1,
+         rf::kOpNotify,
+         4,
+         16,
+         5,
+         rf::kOpCommand,
+         oob,
+         2,
+         rf::kOpNotify,
+         3,
+         7,
+         2,
+         rf::kOpWrite,
+         rf::kOpPoll,
+         rf::kOpNotify,
+         2,
+         16,
+         0,
+         rf::kOpCommand,
+         disconnect,
+         1,
+         rf::kOpWrite},
+        // Pings: 30 s pass, the ping is written, no pong: 10 s later the connection closes.
+        {rf::kOpTime, 120, rf::kOpWrite, rf::kOpTime, 40, rf::kOpPoll},
+        // A relay ping answered; junk frames; an empty frame header.
+        {rf::kOpFrame,
+         9,
+         relay::kPingId,
+         1,
+         1,
+         1,
+         1,
+         1,
+         1,
+         1,
+         1,
+         rf::kOpFrame,
+         2,
+         12,
+         0,
+         rf::kOpFrame,
+         1,
+         40,
+         rf::kOpRaw,
+         2,
+         0,
+         0,
+         rf::kOpWrite,
+         rf::kOpPoll},
+        // Routes up to the limit, refused routes, abandoned routes.
+        {rf::kOpCommand,
+         route,
+         0,
+         rf::kOpCommand,
+         route,
+         1,
+         rf::kOpCommand,
+         route,
+         2,
+         rf::kOpCommand,
+         route,
+         3,
+         rf::kOpCommand,
+         disconnect,
+         2,
+         rf::kOpWrite,
+         rf::kOpNotify,
+         0,
+         0,
+         0,
+         rf::kOpNotify,
+         0,
+         20,
+         2,
+         rf::kOpWrite,
+         rf::kOpPoll},
+        // Floods: OOB events and data over the queue bounds, a partial write.
+        {rf::kOpCommand,
+         route,
+         1,
+         rf::kOpNotify,
+         0,
+         30,
+         1,
+         rf::kOpNotify,
+         1,
+         30,
+         1,
+         rf::kOpCommand,
+         data,
+         200,
+         rf::kOpCommand,
+         data,
+         200,
+         rf::kOpCommand,
+         data,
+         200,
+         rf::kOpCommand,
+         oob,
+         110,
+         rf::kOpCommand,
+         oob,
+         110,
+         rf::kOpNotify,
+         3,
+         63,
+         1,
+         rf::kOpNotify,
+         3,
+         63,
+         1,
+         rf::kOpNotify,
+         3,
+         63,
+         1,
+         rf::kOpCommand,
+         5,
+         100},
+        // A broken frame closes.
+        {rf::kOpRaw, 4, 0x08, 0x01, 0, 0, rf::kOpPoll},
+    };
+    for (const auto& script : scripts) s.add("relay_client", script);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -350,5 +545,7 @@ int main(int argc, char** argv) {
     endpoint_family(seeds);
     dht_packets_family(seeds, rng);
     discovery_family(seeds);
+    relay_frame_family(seeds);
+    relay_client_family(seeds);
     return seeds.write(argv[1]);
 }
