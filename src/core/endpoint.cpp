@@ -33,7 +33,7 @@ void Endpoint::Impl::transmit(const Address& to, std::span<const std::uint8_t> b
         return;
     }
     if (bytes.size() > kMaxDatagramSize) return;
-    OutDatagram& d = out_.emplace_back();
+    OutDatagram& d = out_.reuse_back();
     d.to = to;
     d.size = static_cast<std::uint16_t>(bytes.size());
     std::copy(bytes.begin(), bytes.end(), d.bytes.begin());
@@ -57,6 +57,7 @@ std::optional<Transmit> Endpoint::Impl::poll_transmit(Instant now, std::span<std
         std::copy_n(d.bytes.begin(), d.size, buffer.begin());
         Transmit t{d.to, d.size};
         out_.pop_front();
+        out_.shrink(kKeepQueued);
         ++stats_.datagrams_sent;
         stats_.bytes_sent += t.size;
         return t;
@@ -87,6 +88,7 @@ std::optional<Event> Endpoint::Impl::poll_event() {
     if (events_.empty()) return std::nullopt;
     Event e = events_.front();
     events_.pop_front();
+    events_.shrink(kKeepQueued);
     return e;
 }
 
@@ -145,7 +147,12 @@ void Endpoint::Impl::after(std::uint32_t index) {
         return;
     }
     const auto deadline = slot.conn->next_deadline(cfg_);
-    if (deadline != slot.scheduled) {
+    // A deadline that only moved later (the silence timer moves on every packet) keeps its
+    // earlier heap entry; when that comes due, handle_timeout re-arms it for the real one.
+    // Re-arming here would push one stale entry per packet: a heap growing with the packet
+    // rate, and O(log n) misses per packet.
+    const bool later = deadline && slot.scheduled && *slot.scheduled <= *deadline;
+    if (!later && deadline != slot.scheduled) {
         slot.scheduled = deadline;
         if (deadline) timers_.push(TimerEntry{*deadline, index, slot.generation});
     }
@@ -184,9 +191,11 @@ void Endpoint::Impl::handle_timeout(Instant now) {
         Slot& slot = slots_[t.index];
         if (!slot.conn || slot.generation != t.generation || slot.scheduled != t.at) continue;
         slot.scheduled.reset();
-        auto s = services();
-        slot.conn->on_timeout(s, now);
-        after(t.index);
+        if (const auto real = slot.conn->next_deadline(cfg_); real && *real <= now) {
+            auto s = services();
+            slot.conn->on_timeout(s, now);
+        }
+        after(t.index);  // re-arms (for the real deadline if this entry was an early one)
     }
     incoming_.expire(now);
 }
@@ -194,11 +203,10 @@ void Endpoint::Impl::handle_timeout(Instant now) {
 void Endpoint::Impl::withdraw_incoming(std::uint64_t request) {
     // Its kIncoming event, if the application has not polled it yet, would only lead to
     // kNoSuchRequest: withdraw it, so unpolled events stay bounded by max_pending_incoming.
-    auto it = std::find_if(events_.begin(), events_.end(), [request](const Event& e) {
+    events_.erase_first([request](const Event& e) {
         const auto* incoming = e.get_if<IncomingRequest>();
         return incoming != nullptr && incoming->request.value == request;
     });
-    if (it != events_.end()) events_.erase(it);
 }
 
 std::optional<ConnectionId> Endpoint::Impl::find(const PublicKey& peer_key) const {

@@ -7,7 +7,6 @@
 // cookie responses and data), endpoint_data.cpp (the data calls), names.cpp (to_string).
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -22,6 +21,7 @@
 #include "core/cookie.hpp"
 #include "core/incoming.hpp"
 #include "core/load_guard.hpp"
+#include "core/ring_queue.hpp"
 #include "core/services.hpp"
 
 namespace netcrypto {
@@ -37,6 +37,8 @@ class Endpoint::Impl final : public core::Outputs {
     /// Datagrams the queue of control packets and lossy data may hold until polled: the
     /// priority class that bypasses the congestion window, bounded.
     static constexpr std::size_t kMaxQueuedDatagrams = 4096;
+    /// Slots an empty output or event queue keeps (larger ones are freed after a burst).
+    static constexpr std::size_t kKeepQueued = 64;
     void event(const Event& e) override;
     void wants_to_send(ConnectionId id) override;
 
@@ -135,9 +137,11 @@ class Endpoint::Impl final : public core::Outputs {
     core::AddressTable by_addr_;
     std::unordered_map<PublicKey, std::uint32_t, core::SaltedHash> by_key_;
     std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timers_;
-    std::deque<OutDatagram> out_;
-    std::deque<Event> events_;
-    std::deque<std::uint32_t> ready_;
+    // Ring buffers, not deques: a deque allocates a chunk every few pushes (every push for
+    // OutDatagram), i.e. per received packet; these allocate only when they grow.
+    core::RingQueue<OutDatagram> out_;
+    core::RingQueue<Event> events_;
+    core::RingQueue<std::uint32_t> ready_;
     core::IncomingRequests incoming_;
     core::LoadGuard guard_;
 };
