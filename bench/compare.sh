@@ -11,6 +11,7 @@
 #        COMPARE_SOURCE=TEXT  describes the sources in the report (default: git commit)
 #        COMPARE_SCALE="10 1000 10000 100000"  connection counts of the scale runs
 #        COMPARE_ONLY=scale  only the scale and idle measurements (what bench/scale.sh uses)
+#        COMPARE_EXTRA_JSON="FILE..."  earlier results to include (e.g. scale_1000000.json)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -90,6 +91,10 @@ if [[ -x "$tox" ]]; then
 else
     echo "compare.sh: $tox not built (toxcore not found): c-toxcore rows will be n/a" >&2
 fi
+# Results of an earlier opt-in run to include (e.g. a scale_1000000.json from bench/scale.sh).
+for extra in ${COMPARE_EXTRA_JSON:-}; do
+    [[ -f "$extra" && ! -e "$work/$(basename "$extra")" ]] && cp "$extra" "$work/"
+done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 step "report"
 
