@@ -308,6 +308,16 @@ double sodium_open_ns(std::size_t message_len, std::size_t rounds) {
 
 /// Idle: simulated time runs `seconds`; the server is woken at every next_timeout.
 json idle(Scale& s, double seconds) {
+    // Warm-up, not counted: each connection's first deadline after setup is its handshake
+    // resend time (an early heap entry, re-armed without work), once per connection.
+    const Instant warm = s.now_ + std::chrono::seconds{2};
+    while (auto t = s.server_.next_timeout()) {
+        if (*t > warm) break;
+        s.now_ = std::max(s.now_, *t);
+        s.server_.handle_timeout(s.now_);
+        s.drain();
+    }
+    s.now_ = warm;
     const Instant end =
         s.now_ + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
     std::uint64_t wakeups = 0;
@@ -316,9 +326,11 @@ json idle(Scale& s, double seconds) {
     const double t0 = thread_cpu_seconds();
     while (auto t = s.server_.next_timeout()) {
         if (*t > end) break;
+        // A wake-up is a new instant; more calls at the same instant (the endpoint fires no
+        // more timers than its datagram queue holds) are the same wake-up.
+        if (wakeups == 0 || *t > s.now_) ++wakeups;
         s.now_ = std::max(s.now_, *t);
         s.server_.handle_timeout(s.now_);
-        ++wakeups;
         sent += s.drain();
     }
     const double cpu = thread_cpu_seconds() - t0;

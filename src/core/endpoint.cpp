@@ -57,7 +57,9 @@ std::optional<Transmit> Endpoint::Impl::poll_transmit(Instant now, std::span<std
         std::copy_n(d.bytes.begin(), d.size, buffer.begin());
         Transmit t{d.to, d.size};
         out_.pop_front();
-        out_.shrink(kKeepQueued);
+        // Not shrunk: it is bounded (kMaxQueuedDatagrams) and grows that large only where
+        // thousands of connections share a timer instant; freeing and regrowing it on every such
+        // wake-up cost more than the datagrams (page faults, copies).
         ++stats_.datagrams_sent;
         stats_.bytes_sent += t.size;
         return t;
@@ -181,13 +183,19 @@ void Endpoint::Impl::handle_timeout(Instant now) {
         next_rotation_ = now + cfg_.cookie_rotation;
     }
     // Every due timer fires once per call; a connection re-armed for `now` waits for the next
-    // call, so a misbehaving timer can never spin this loop.
-    std::vector<TimerEntry> due;
-    while (!timers_.empty() && timers_.top().at <= now) {
-        due.push_back(timers_.top());
+    // call, so a misbehaving timer can never spin this loop. A timer sends about one datagram:
+    // when thousands of idle connections share a REQUEST instant, no more fire than the
+    // datagram queue has room for (before, the excess REQUESTs were dropped); the rest stay
+    // due, next_timeout() says so, and the caller sends what is queued before calling again.
+    constexpr std::size_t kReserve = 64;  // left for packets the timers' events cause
+    const std::size_t free = transmit_room();
+    const std::size_t room = free > kReserve + 1 ? free - kReserve : 1;  // 1: always progress
+    due_.clear();
+    while (!timers_.empty() && timers_.top().at <= now && due_.size() < room) {
+        due_.push_back(timers_.top());
         timers_.pop();
     }
-    for (const TimerEntry& t : due) {
+    for (const TimerEntry& t : due_) {
         Slot& slot = slots_[t.index];
         if (!slot.conn || slot.generation != t.generation || slot.scheduled != t.at) continue;
         slot.scheduled.reset();
