@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks netcrypto against c-toxcore 0.2.18 and against the hardware (libsodium) limit, in
 # one run on loopback, and writes a Markdown report with ratios to bench/results/<date>.md
-# (also printed). Not part of CI: it takes about 4-5 minutes (bench/scale.sh: the opt-in
+# (also printed). Not part of CI: it takes about 5-10 minutes (bench/scale.sh: the opt-in
 # million-connection run). Timings on a shared machine are
 # noisy; the point is the side-by-side ratios of one run.
 #
