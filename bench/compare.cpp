@@ -33,6 +33,7 @@
 
 #include "compare_common.hpp"
 #include "compare_report.hpp"
+#include "compare_scale.hpp"
 
 // --- X25519 call counters ---------------------------------------------------------------------
 //
@@ -580,7 +581,8 @@ int handshake_ops(const Args& args) {
 }
 
 int usage() {
-    std::cerr << "usage: netcrypto_compare connect|throughput|memory|handshake-ops|report|nc-peer "
+    std::cerr << "usage: netcrypto_compare "
+                 "connect|throughput|memory|handshake-ops|scale|idle|report|nc-peer "
                  "[options]\n";
     return 2;
 }
@@ -598,6 +600,8 @@ int main(int argc, char** argv) {
         if (cmd == "connect") return connect_times(args);
         if (cmd == "memory") return memory(args);
         if (cmd == "handshake-ops") return handshake_ops(args);
+        if (cmd == "scale") return netcrypto::bench::scale(args);
+        if (cmd == "idle") return netcrypto::bench::idle_cost(args);
         if (cmd == "report") return netcrypto::bench::report(args);
     } catch (const std::exception& e) {
         std::cerr << "netcrypto_compare " << cmd << ": " << e.what() << std::endl;

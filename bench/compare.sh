@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks netcrypto against c-toxcore 0.2.18 and against the hardware (libsodium) limit, in
 # one run on loopback, and writes a Markdown report with ratios to bench/results/<date>.md
-# (also printed). Not part of CI: it takes about 1.5-2 minutes. Timings on a shared machine are
+# (also printed). Not part of CI: it takes about 5-10 minutes (bench/scale.sh: the opt-in
+# million-connection run). Timings on a shared machine are
 # noisy; the point is the side-by-side ratios of one run.
 #
 # Usage: bench/compare.sh [BUILD_DIR]      (default: build/, as made by scripts/build.sh)
@@ -10,6 +11,9 @@
 #        COMPARE_SOURCE=TEXT  describes the sources in the report (default: git commit)
 #        COMPARE_IMPAIR=1  also run bench/impair.sh (~10 min: wasted sends, GSO/GRO, impaired
 #                          path vs c-toxcore) and append its sections to the report
+#        COMPARE_SCALE="10 1000 10000 100000"  connection counts of the scale runs
+#        COMPARE_ONLY=scale  only the scale and idle measurements (what bench/scale.sh uses)
+#        COMPARE_EXTRA_JSON="FILE..."  earlier results to include (e.g. scale_1000000.json)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -41,33 +45,58 @@ run() {
     fi
 }
 
-step "microbenchmarks (netcrypto_bench, 3 repetitions each)"
-"$bench" \
-    --benchmark_filter='^BM_(SealOpen1373|RawSecretbox1373|InMemoryThroughput|HandshakesPerSecond|X25519|X25519Base|DispatchWithConnections/.*)$' \
-    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.3 \
-    --benchmark_out="$work/bench.json" --benchmark_out_format=json >>"$log" 2>&1 ||
-    echo "compare.sh: netcrypto_bench failed (see the log)" >&2
-step "X25519 operations per handshake"
-run handshake_ops "$cmp" handshake-ops --runs 200
-step "netcrypto connect → Established (50 runs)"
-run nc_connect "$cmp" connect --runs 50
-for n in 1 1000 10000; do
-    step "netcrypto memory with $n idle connections"
-    run "nc_memory_$n" "$cmp" memory --connections "$n"
+# all: every measurement; scale: only the scale and idle ones (bench/scale.sh).
+all() { [[ "${COMPARE_ONLY:-all}" == all ]]; }
+if all; then
+    step "microbenchmarks (netcrypto_bench, 3 repetitions each)"
+    "$bench" \
+        --benchmark_filter='^BM_(SealOpen1373|RawSecretbox1373|InMemoryThroughput|HandshakesPerSecond|X25519|X25519Base|DispatchWithConnections/.*)$' \
+        --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.3 \
+        --benchmark_out="$work/bench.json" --benchmark_out_format=json >>"$log" 2>&1 ||
+        echo "compare.sh: netcrypto_bench failed (see the log)" >&2
+    step "X25519 operations per handshake"
+    run handshake_ops "$cmp" handshake-ops --runs 200
+    step "netcrypto connect → Established (50 runs)"
+    run nc_connect "$cmp" connect --runs 50
+    for n in 1 1000 10000; do
+        step "netcrypto memory with $n idle connections"
+        run "nc_memory_$n" "$cmp" memory --connections "$n"
+    done
+fi
+# Per-packet cost next to libsodium, at growing connection counts (issue 15 points 1 and 4);
+# COMPARE_SCALE="10 1000 10000 100000" by default (bench/scale.sh adds 1000000).
+for n in ${COMPARE_SCALE:-10 1000 10000 100000}; do
+    step "netcrypto scale: $n Established connections (setup, packets, idle timers)"
+    run "scale_$n" "$cmp" scale --connections "$n" --packets "${COMPARE_SCALE_PACKETS:-300000}" \
+        --idle-seconds "${COMPARE_SCALE_IDLE_SECONDS:-20}"
 done
-step "netcrypto → netcrypto bulk transfer, 10 s"
-run nc_throughput "$cmp" throughput --seconds 10
+step "netcrypto idle friend connection, 10 simulated minutes"
+run nc_idle "$cmp" idle --minutes 10
+if all; then
+    step "netcrypto → netcrypto bulk transfer, 10 s"
+    run nc_throughput "$cmp" throughput --seconds 10
+fi
 if [[ -x "$tox" ]]; then
-    step "c-toxcore ↔ c-toxcore: DHT connect (~10 s), lossless 10 s, file 10 s"
-    run ctox "$tox" ctox --seconds 10 --file-bytes $((64 << 20))
-    step "netcrypto → c-toxcore connect (20 runs, then 20 with c-toxcore polled every 1 ms)"
-    run nc_ctox_connect "$tox" nc-connect --runs 20
-    run nc_ctox_connect_fast "$tox" nc-connect --runs 20 --max-interval-ms 1
-    step "c-toxcore memory with 1..32 connected friends"
-    run ctox_memory "$tox" memory --max-friends 32
+    if all; then
+        step "c-toxcore ↔ c-toxcore: DHT connect (~10 s), lossless 10 s, file 10 s"
+        run ctox "$tox" ctox --seconds 10 --file-bytes $((64 << 20))
+        step "netcrypto → c-toxcore connect (20 runs, then 20 with c-toxcore polled every 1 ms)"
+        run nc_ctox_connect "$tox" nc-connect --runs 20
+        run nc_ctox_connect_fast "$tox" nc-connect --runs 20 --max-interval-ms 1
+    fi
+    step "c-toxcore idle friend connection (~10 s connect, 60 s idle)"
+    run ctox_idle "$tox" idle --seconds "${COMPARE_IDLE_SECONDS:-60}"
+    if all; then
+        step "c-toxcore memory with 1..32 connected friends"
+        run ctox_memory "$tox" memory --max-friends 32
+    fi
 else
     echo "compare.sh: $tox not built (toxcore not found): c-toxcore rows will be n/a" >&2
 fi
+# Results of an earlier opt-in run to include (e.g. a scale_1000000.json from bench/scale.sh).
+for extra in ${COMPARE_EXTRA_JSON:-}; do
+    [[ -f "$extra" && ! -e "$work/$(basename "$extra")" ]] && cp "$extra" "$work/"
+done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 step "report"
 

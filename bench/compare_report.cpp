@@ -144,6 +144,157 @@ std::string verdict(const std::optional<bool>& met) {
     return *met ? "met" : "**MISSED**";
 }
 
+/// (f) per-packet cost vs libsodium and vs the number of connections; (g) a million
+/// connections (whatever sizes the run measured: scale_N.json).
+void scale_sections(const std::filesystem::path& dir, std::ostringstream& o,
+                    std::vector<Target>& targets) {
+    std::map<long, std::optional<json>> sc;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("scale_", 0) == 0 && name.size() > 11) {
+            sc[std::stol(name.substr(6, name.size() - 11))] = load(e.path());
+        }
+    }
+    if (sc.empty()) return;
+    o << "## (f) CPU per received packet next to libsodium, 10 … "
+      << f(static_cast<double>(sc.rbegin()->first), 0) << " connections\n\n"
+      << "`netcrypto_compare scale --connections N`: one endpoint holding N Established "
+         "connections "
+         "whose peers are simulated in memory (distinct keys and addresses; each connection set up "
+         "by a real handshake through the endpoint's public entry points, the peer's side done "
+         "with "
+         "the core's packet functions). Packets come from the connections in a scattered order, "
+         "back to back like a recvmmsg batch; the timed loop is `handle_datagram`, `poll_event` "
+         "and "
+         "reading the message (thread CPU time). libsodium = `crypto_box_open_easy_afternm` of the "
+         "same ciphertext size, same process, same run. Allocations = `operator new` calls per "
+         "packet in the timed loop.\n\n"
+      << "| Connections | 100-byte lossy ns | ÷ libsodium ("
+      << f(num(sc.begin()->second, "sodium_open_ns_lossy"), 0)
+      << " ns) | ÷ at 10 | 1373-byte lossless ns | ÷ libsodium ("
+      << f(num(sc.begin()->second, "sodium_open_ns_lossless"), 0)
+      << " ns) | ÷ at 10 | allocations per packet (lossy / lossless) "
+         "|\n|---|---|---|---|---|---|---|---|\n";
+    const auto& base = sc.begin()->second;
+    for (const auto& [n, j] : sc) {
+        const auto lossy = num(j, "lossy/ns_per_packet");
+        const auto ll = num(j, "lossless/ns_per_packet");
+        o << "| " << f(static_cast<double>(n), 0) << " | " << f(lossy, 0) << " | "
+          << f(div(lossy, num(j, "sodium_open_ns_lossy")), 2) << " | "
+          << f(div(lossy, num(base, "lossy/ns_per_packet")), 2) << " | " << f(ll, 0) << " | "
+          << f(div(ll, num(j, "sodium_open_ns_lossless")), 2) << " | "
+          << f(div(ll, num(base, "lossless/ns_per_packet")), 2) << " | "
+          << f(num(j, "lossy/allocations_per_packet"), 3) << " / "
+          << f(num(j, "lossless/allocations_per_packet"), 3) << " |\n";
+    }
+    o << "\n## (g) Many connections: setup, memory, idle timers\n\n"
+      << "| Connections | Established | setup CPU | µs per connection | heap per connection | RSS "
+         "per "
+         "connection | RSS total | idle wake-ups/min | idle timer CPU ms per second | ns per timer "
+         "datagram | `handle_timeout` with nothing due "
+         "|\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& [n, j] : sc) {
+        o << "| " << f(static_cast<double>(n), 0) << " | " << f(num(j, "setup/established"), 0)
+          << " | " << f(num(j, "setup/setup_cpu_seconds"), 1, " s") << " | "
+          << f(num(j, "setup/setup_us_per_connection"), 0) << " | "
+          << f(num(j, "setup/heap_per_connection"), 0, " B") << " | "
+          << f(num(j, "setup/rss_per_connection"), 0, " B") << " | "
+          << f(mul(num(j, "setup/rss_total_bytes"), 1.0 / (1 << 20)), 0, " MiB") << " | "
+          << f(num(j, "idle/wakeups_per_minute"), 0) << " | "
+          << f(num(j, "idle/cpu_ms_per_simulated_second"), 2) << " | "
+          << f(num(j, "idle/ns_per_datagram"), 0) << " | "
+          << f(num(j, "idle/empty_call_ns"), 1, " ns") << " |\n";
+    }
+    o << "\nSetup: connections come up spread over one second of simulated time; the simulated "
+         "peers never answer (the server's `silence_timeout` is set to a year for the run), so "
+         "\"idle\" is the server's own upkeep: one REQUEST per connection per `request_interval` "
+         "(1 s), each sealed and queued. Timers are a min-heap with lazy invalidation: a wake-up "
+         "costs what is due (the ns per datagram column), a wake-up with nothing due costs the "
+         "same at every size (last column).\n\n";
+    const long top = sc.rbegin()->first;
+    const auto& big = sc.rbegin()->second;
+    targets.push_back(
+        make_target("100-byte lossy packet ≤ 1.3× libsodium's open at 10 connections",
+                    f(num(base, "lossy/ns_per_packet"), 0, " ns") + " vs " +
+                        f(num(base, "sodium_open_ns_lossy"), 0, " ns"),
+                    div(num(base, "lossy/ns_per_packet"), num(base, "sodium_open_ns_lossy")), false,
+                    1.3, false));
+    targets.push_back(
+        make_target("1373-byte lossless packet ≤ 1.3× libsodium's open at 10 connections",
+                    f(num(base, "lossless/ns_per_packet"), 0, " ns") + " vs " +
+                        f(num(base, "sodium_open_ns_lossless"), 0, " ns"),
+                    div(num(base, "lossless/ns_per_packet"), num(base, "sodium_open_ns_lossless")),
+                    false, 1.3, false));
+    for (const char* kind : {"lossy", "lossless"}) {
+        const std::string k = kind;
+        const auto a = num(base, k + "/ns_per_packet");
+        const auto b = num(big, k + "/ns_per_packet");
+        targets.push_back(
+            make_target("CPU per " + k + " packet at " + f(static_cast<double>(top), 0) +
+                            " connections ≤ 1.10× at 10",
+                        f(b, 0, " ns") + " vs " + f(a, 0, " ns"), div(b, a), false, 1.10, false));
+    }
+    const auto heap = num(big, "setup/heap_per_connection");
+    targets.push_back(
+        make_target("heap per Established connection ≤ 4 KiB at " + f(static_cast<double>(top), 0),
+                    f(heap, 0, " B") + " vs 4,096 B", div(heap, 4096), false, 1.0, true));
+    const auto rss = num(big, "setup/rss_per_connection");
+    targets.push_back(
+        make_target("RSS per Established connection ≤ 4 KiB at " + f(static_cast<double>(top), 0),
+                    f(rss, 0, " B") + " vs 4,096 B", div(rss, 4096), false, 1.0, true));
+    const auto e0 = num(base, "idle/empty_call_ns");
+    const auto e1 = num(big, "idle/empty_call_ns");
+    targets.push_back(make_target("`handle_timeout` with nothing due: same cost at " +
+                                      f(static_cast<double>(top), 0) + " as at 10 (≤ 2×)",
+                                  f(e1, 1, " ns") + " vs " + f(e0, 1, " ns"), div(e1, e0), false,
+                                  2.0, false));
+}
+
+/// (h) the idle cost of one friend connection, netcrypto vs c-toxcore.
+void idle_section(const std::filesystem::path& dir, std::ostringstream& o,
+                  std::vector<Target>& targets) {
+    const auto nc = load(dir / "nc_idle.json");
+    const auto ct = load(dir / "ctox_idle.json");
+    const auto s1k = load(dir / "scale_1000.json");
+    if (!nc && !ct) return;
+    o << "## (h) Idle cost of one Established friend connection\n\n"
+      << "| Implementation | sent per minute (one side) | bytes per minute (UDP payload) | + "
+         "IP/UDP headers "
+         "| wake-ups per minute | How |\n|---|---|---|---|---|---|\n"
+      << "| netcrypto (endpoint + friend layer) | " << f(num(nc, "a/datagrams_per_minute"), 1)
+      << " | " << f(num(nc, "a/bytes_per_minute"), 0) << " | "
+      << f(num(nc, "a/bytes_per_minute_with_ip_udp"), 0) << " | "
+      << f(num(nc, "a/wakeups_per_minute"), 1)
+      << " | `netcrypto_compare idle`: two endpoints in simulated time, "
+      << f(num(nc, "minutes"), 0)
+      << " min, 25 ms one-way delay, each woken only at its next deadline |\n"
+      << "| c-toxcore 0.2.18, net_crypto data packets only | "
+      << f(num(ct, "a/data_packets_per_minute"), 1) << " | "
+      << f(num(ct, "a/data_bytes_per_minute"), 0) << " | "
+      << f(mul(num(ct, "a/data_packets_per_minute"), 28), 0)
+      << " + payload | — | `tox_compare idle`: "
+      << "two c-toxcore processes on loopback, friends, connected, " << f(num(ct, "seconds"), 0)
+      << " s idle; sendto interposed and counted |\n"
+      << "| c-toxcore 0.2.18, every datagram (DHT, onion upkeep too) | "
+      << f(num(ct, "a/datagrams_per_minute"), 1) << " | " << f(num(ct, "a/bytes_per_minute"), 0)
+      << " | — | " << f(num(ct, "a/wakeups_per_minute"), 0)
+      << " | same run; wake-ups = iterations of a loop sleeping `tox_iteration_interval()` |\n"
+      << "| netcrypto endpoint with 1,000 idle connections | — | — | — | "
+      << f(num(s1k, "idle/wakeups_per_minute"), 0)
+      << " | `scale --connections 1000`, connections set up "
+      << "over one second so their timers are spread |\n\n";
+    const auto nb = num(nc, "a/bytes_per_minute");
+    const auto cb = num(ct, "a/data_bytes_per_minute");
+    targets.push_back(make_target(
+        "idle friend connection: net_crypto bytes/min ≤ c-toxcore's (same run)",
+        f(nb, 0, " B/min") + " vs " + f(cb, 0, " B/min"), div(nb, cb), false, 1.0, false));
+    const auto nw = num(s1k, "idle/wakeups_per_minute");
+    const auto cw = num(ct, "a/wakeups_per_minute");
+    targets.push_back(
+        make_target("wake-ups/min, endpoint with 1,000 idle connections < one c-toxcore instance's",
+                    f(nw, 0) + " vs " + f(cw, 0), div(nw, cw), false, 1.0, false));
+}
+
 }  // namespace
 
 int report(const Args& args) {
@@ -370,6 +521,9 @@ int report(const Args& args) {
     targets.push_back(make_target("CPU per packet at 10,000 connections within 10 % of 10",
                                   f(d10k, 0, " ns") + " vs " + f(d10, 0, " ns"), div(d10k, d10),
                                   false, 1.10, false));
+
+    scale_sections(dir, o, targets);
+    idle_section(dir, o, targets);
 
     // --- targets first, then the details ---
     std::cout << "## Targets\n\n| Target | Measured | Ratio | Needed | Verdict |\n"

@@ -30,6 +30,7 @@
 #include <string>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -64,10 +65,24 @@ void report_refusal(const char* /*call*/, const sockaddr* /*sa*/, socklen_t /*le
     }
 }
 
+/// Every UDP datagram this process sent, and those of them that were net_crypto data (0x1b).
+std::atomic<std::uint64_t> g_sent_datagrams{0};
+std::atomic<std::uint64_t> g_sent_bytes{0};
+std::atomic<std::uint64_t> g_sent_data_packets{0};
+std::atomic<std::uint64_t> g_sent_data_bytes{0};
+/// Iterations of the child's loop (each one a wake-up: poll timeout or input).
+std::atomic<std::uint64_t> g_loop_iterations{0};
+
 void record(const void* buf, std::size_t n, const sockaddr* sa, socklen_t len,
             const void* /*caller*/) {
     if (buf == nullptr || n == 0) return;
     const auto type = *static_cast<const std::uint8_t*>(buf);
+    g_sent_datagrams.fetch_add(1);
+    g_sent_bytes.fetch_add(n);
+    if (type == 0x1b) {
+        g_sent_data_packets.fetch_add(1);
+        g_sent_data_bytes.fetch_add(n);
+    }
     if (type < 0x18 || type > 0x1b) return;
     const std::size_t k = type - 0x18U;
     std::int64_t expected = 0;
@@ -281,6 +296,7 @@ int tox_peer(const Args& args) {
                           << std::endl;
             }
         }
+        guard::g_loop_iterations.fetch_add(1);
         int wait = static_cast<int>(tox_iteration_interval(tox.get()));
         if (max_interval >= 0) wait = std::min(wait, max_interval);
         pollfd p{STDIN_FILENO, POLLIN, 0};
@@ -333,7 +349,12 @@ int tox_peer(const Args& args) {
                       {"file_rx_chunks", st.file_rx_chunks},
                       {"file_tx_bytes", st.file_tx_bytes},
                       {"file_tx_errors", st.file_tx_errors},
-                      {"refused_sends", guard::refused()}});
+                      {"refused_sends", guard::refused()},
+                      {"sent_datagrams", guard::g_sent_datagrams.load()},
+                      {"sent_bytes", guard::g_sent_bytes.load()},
+                      {"sent_data_packets", guard::g_sent_data_packets.load()},
+                      {"sent_data_bytes", guard::g_sent_data_bytes.load()},
+                      {"loop_iterations", guard::g_loop_iterations.load()}});
             } else {
                 emit({{"event", "error"}, {"what", "unknown command: " + line}});
             }
@@ -437,6 +458,41 @@ json cpu_pair(const TPeer& s, const TPeer& r, double s0, double r0, double gb) {
                 {"cpu_receiver_s", dr},
                 {"cpu_s_per_gb_sender", gb > 0 ? ds / gb : 0},
                 {"cpu_s_per_gb_receiver", gb > 0 ? dr / gb : 0}};
+}
+
+/// idle: two c-toxcore instances, friends of each other and connected over UDP, left idle for
+/// `--seconds`: what each one sends (net_crypto data packets, i.e. request/ping/keepalive
+/// traffic, and all datagrams including DHT and onion upkeep) and how often its loop wakes.
+int idle(const Args& args) {
+    const double seconds = args.number("--seconds", 60);
+    Pair p = start_pair("idle");
+    json connect = pair_connect_result(p, 90);
+    json out{{"connect", connect}, {"seconds", seconds}};
+    if (!connect.value("connected", false)) {
+        out["error"] = "the c-toxcore pair did not connect within 90 s";
+        std::cout << out.dump() << std::endl;
+        return 1;
+    }
+    sleep_s(5);  // let the friend layers settle (ONLINE, nickname, status exchanges)
+    const json a0 = p.a.child->request("stats", "stats");
+    const json b0 = p.b.child->request("stats", "stats");
+    sleep_s(seconds);
+    const json a1 = p.a.child->request("stats", "stats");
+    const json b1 = p.b.child->request("stats", "stats");
+    auto per_minute = [seconds](const json& j0, const json& j1, const char* key) {
+        return (j1.at(key).get<double>() - j0.at(key).get<double>()) * 60.0 / seconds;
+    };
+    for (const auto& [name, j0, j1] : {std::tuple{"a", a0, a1}, std::tuple{"b", b0, b1}}) {
+        out[name] = json{{"data_packets_per_minute", per_minute(j0, j1, "sent_data_packets")},
+                         {"data_bytes_per_minute", per_minute(j0, j1, "sent_data_bytes")},
+                         {"datagrams_per_minute", per_minute(j0, j1, "sent_datagrams")},
+                         {"bytes_per_minute", per_minute(j0, j1, "sent_bytes")},
+                         {"wakeups_per_minute", per_minute(j0, j1, "loop_iterations")}};
+    }
+    p.a.child->stop();
+    p.b.child->stop();
+    std::cout << out.dump() << std::endl;
+    return 0;
 }
 
 int ctox(const Args& args) {
@@ -684,7 +740,7 @@ int memory(const Args& args) {
 }
 
 int usage() {
-    std::cerr << "usage: tox_compare ctox|nc-connect|memory|tox-peer [options]\n";
+    std::cerr << "usage: tox_compare ctox|idle|nc-connect|memory|tox-peer [options]\n";
     return 2;
 }
 
@@ -699,6 +755,7 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "tox-peer") return tox_peer(args);
         if (cmd == "ctox") return ctox(args);
+        if (cmd == "idle") return idle(args);
         if (cmd == "nc-connect") return nc_connect(args);
         if (cmd == "memory") return memory(args);
     } catch (const std::exception& e) {

@@ -128,6 +128,24 @@ class Connection {
     /// What the handshake acceptance decision may know of this connection.
     [[nodiscard]] ExistingView view() const;
 
+    /// Asks the CPU to load the cache lines handling a data packet reads (identity, session,
+    /// the stream's receive side, the variant's index, the counters) at once: with many
+    /// connections they are rarely cached, and loading them one by one is a chain of dependent
+    /// misses. Issuing only these (about 15 of the object's 28 lines) keeps the CPU's miss
+    /// buffers from filling up. The addresses assume Established, the status data arrive in;
+    /// a prefetch never faults, so another status only costs a few useless loads.
+    void prefetch() const {
+        constexpr std::size_t kLine = 64;
+        const auto* est = reinterpret_cast<const Established*>(&state_);
+        const auto* p = reinterpret_cast<const char*>(this);
+        for (; p < reinterpret_cast<const char*>(&est->stream); p += kLine) __builtin_prefetch(p);
+        est->stream.prefetch();
+        __builtin_prefetch(&est->last_received);
+        __builtin_prefetch(reinterpret_cast<const char*>(&state_) + sizeof(State) - 1);
+        __builtin_prefetch(&stats_);
+        __builtin_prefetch(reinterpret_cast<const char*>(&stats_ + 1) - 1);
+    }
+
     // --- inputs (the endpoint has already matched the packet to this connection) ---
     void on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes);
     void on_data(Services& s, Instant now, std::span<const std::uint8_t> bytes);

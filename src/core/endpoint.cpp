@@ -38,7 +38,7 @@ void Endpoint::Impl::transmit(const Address& to, std::span<const std::uint8_t> b
         return;
     }
     if (bytes.size() > kMaxDatagramSize) return;
-    OutDatagram& d = out_.emplace_back();
+    OutDatagram& d = out_.reuse_back();
     d.to = to;
     d.size = static_cast<std::uint16_t>(bytes.size());
     std::copy(bytes.begin(), bytes.end(), d.bytes.begin());
@@ -67,6 +67,9 @@ std::optional<Transmit> Endpoint::Impl::poll_transmit(Instant now, std::span<std
         std::copy_n(d.bytes.begin(), d.size, buffer.begin());
         Transmit t{d.to, d.size};
         out_.pop_front();
+        // Not shrunk: it is bounded (kMaxQueuedDatagrams) and grows that large only where
+        // thousands of connections share a timer instant; freeing and regrowing it on every such
+        // wake-up cost more than the datagrams (page faults, copies).
         ++stats_.datagrams_sent;
         stats_.bytes_sent += t.size;
         return t;
@@ -97,6 +100,7 @@ std::optional<Event> Endpoint::Impl::poll_event() {
     if (events_.empty()) return std::nullopt;
     Event e = events_.front();
     events_.pop_front();
+    events_.shrink(kKeepQueued);
     return e;
 }
 
@@ -155,7 +159,12 @@ void Endpoint::Impl::after(std::uint32_t index) {
         return;
     }
     const auto deadline = slot.conn->next_deadline(cfg_);
-    if (deadline != slot.scheduled) {
+    // A deadline that only moved later (the silence timer moves on every packet) keeps its
+    // earlier heap entry; when that comes due, handle_timeout re-arms it for the real one.
+    // Re-arming here would push one stale entry per packet: a heap growing with the packet
+    // rate, and O(log n) misses per packet.
+    const bool later = deadline && slot.scheduled && *slot.scheduled <= *deadline;
+    if (!later && deadline != slot.scheduled) {
         slot.scheduled = deadline;
         if (deadline) timers_.push(TimerEntry{*deadline, index, slot.generation});
     }
@@ -185,19 +194,27 @@ void Endpoint::Impl::handle_timeout(Instant now) {
         next_rotation_ = now + cfg_.cookie_rotation;
     }
     // Every due timer fires once per call; a connection re-armed for `now` waits for the next
-    // call, so a misbehaving timer can never spin this loop.
-    std::vector<TimerEntry> due;
-    while (!timers_.empty() && timers_.top().at <= now) {
-        due.push_back(timers_.top());
+    // call, so a misbehaving timer can never spin this loop. A timer sends about one datagram:
+    // when thousands of idle connections share a REQUEST instant, no more fire than the
+    // datagram queue has room for (before, the excess REQUESTs were dropped); the rest stay
+    // due, next_timeout() says so, and the caller sends what is queued before calling again.
+    constexpr std::size_t kReserve = 64;  // left for packets the timers' events cause
+    const std::size_t free = transmit_room();
+    const std::size_t room = free > kReserve + 1 ? free - kReserve : 1;  // 1: always progress
+    due_.clear();
+    while (!timers_.empty() && timers_.top().at <= now && due_.size() < room) {
+        due_.push_back(timers_.top());
         timers_.pop();
     }
-    for (const TimerEntry& t : due) {
+    for (const TimerEntry& t : due_) {
         Slot& slot = slots_[t.index];
         if (!slot.conn || slot.generation != t.generation || slot.scheduled != t.at) continue;
         slot.scheduled.reset();
-        auto s = services();
-        slot.conn->on_timeout(s, now);
-        after(t.index);
+        if (const auto real = slot.conn->next_deadline(cfg_); real && *real <= now) {
+            auto s = services();
+            slot.conn->on_timeout(s, now);
+        }
+        after(t.index);  // re-arms (for the real deadline if this entry was an early one)
     }
     incoming_.expire(now);
     discovery_.handle_timeout(now);
@@ -245,11 +262,10 @@ void Endpoint::Impl::take_discovery_events() {
 void Endpoint::Impl::withdraw_incoming(std::uint64_t request) {
     // Its kIncoming event, if the application has not polled it yet, would only lead to
     // kNoSuchRequest: withdraw it, so unpolled events stay bounded by max_pending_incoming.
-    auto it = std::find_if(events_.begin(), events_.end(), [request](const Event& e) {
+    events_.erase_first([request](const Event& e) {
         const auto* incoming = e.get_if<IncomingRequest>();
         return incoming != nullptr && incoming->request.value == request;
     });
-    if (it != events_.end()) events_.erase(it);
 }
 
 std::optional<ConnectionId> Endpoint::Impl::find(const PublicKey& peer_key) const {

@@ -8,19 +8,6 @@ namespace netcrypto {
 
 namespace {
 
-/// Asks the CPU to load every cache line of a connection at once. With thousands of
-/// connections the one a datagram belongs to is usually not cached; handling the packet then
-/// touches a dozen of its lines one after the other (status, session keys and nonces, receive
-/// and send state, counters), each a dependent cache miss. Prefetching them together overlaps
-/// those misses.
-void prefetch_connection(const core::Connection& conn) {
-    constexpr std::size_t kLine = 64;
-    const auto* p = reinterpret_cast<const char*>(&conn);
-    for (std::size_t off = 0; off < sizeof(core::Connection); off += kLine) {
-        __builtin_prefetch(p + off);
-    }
-}
-
 core::HandshakeFacts facts(const handshake::HandshakeInfo& hs) {
     return {hs.peer_dht_pk, hs.peer_session_pk, hs.peer_base_nonce};
 }
@@ -68,7 +55,7 @@ void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
     }
     const std::uint32_t index = *bound;
     core::Connection& conn = *slots_[index].conn;
-    prefetch_connection(conn);
+    conn.prefetch();
     if (type == wire::kCookieResponseType) {
         conn.on_cookie_response(s, now, bytes);
     } else {

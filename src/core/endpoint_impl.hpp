@@ -7,7 +7,6 @@
 // cookie responses and data), endpoint_data.cpp (the data calls), names.cpp (to_string).
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -23,6 +22,7 @@
 #include "core/dht/discovery.hpp"
 #include "core/incoming.hpp"
 #include "core/load_guard.hpp"
+#include "core/ring_queue.hpp"
 #include "core/services.hpp"
 
 namespace netcrypto {
@@ -38,6 +38,9 @@ class Endpoint::Impl final : public core::Outputs {
     /// Datagrams the queue of control packets and lossy data may hold until polled: the
     /// priority class that bypasses the congestion window, bounded.
     static constexpr std::size_t kMaxQueuedDatagrams = 4096;
+    /// Slots an empty output or event queue keeps (larger ones are freed after a burst): a
+    /// wake-up of many idle connections queues hundreds of REQUESTs at once.
+    static constexpr std::size_t kKeepQueued = 256;
     void event(const Event& e) override;
     void wants_to_send(ConnectionId id) override;
 
@@ -142,9 +145,12 @@ class Endpoint::Impl final : public core::Outputs {
     core::AddressTable by_addr_;
     std::unordered_map<PublicKey, std::uint32_t, core::SaltedHash> by_key_;
     std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timers_;
-    std::deque<OutDatagram> out_;
-    std::deque<Event> events_;
-    std::deque<std::uint32_t> ready_;
+    std::vector<TimerEntry> due_;  ///< handle_timeout's batch (kept: no allocation per call)
+    // Ring buffers, not deques: a deque allocates a chunk every few pushes (every push for
+    // OutDatagram), i.e. per received packet; these allocate only when they grow.
+    core::RingQueue<OutDatagram> out_;
+    core::RingQueue<Event> events_;
+    core::RingQueue<std::uint32_t> ready_;
     core::IncomingRequests incoming_;
     core::LoadGuard guard_;
     /// DHT keys learnt from addresses (discover()); shares our DHT key pair.

@@ -51,6 +51,11 @@ class LossyQueue {
         return n;
     }
 
+    /// Asks the CPU to load the slot the next push() writes.
+    void prefetch_push() const {
+        if (!slots_.empty()) __builtin_prefetch(&slots_[(head_ + count_) % slots_.size()]);
+    }
+
     [[nodiscard]] std::size_t size() const { return count_; }
     [[nodiscard]] bool empty() const { return count_ == 0; }
 

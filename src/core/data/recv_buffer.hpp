@@ -88,6 +88,10 @@ class RecvBuffer {
     /// One past the highest number known to exist.
     [[nodiscard]] PacketNumber end() const { return end_; }
     /// Messages stored (waiting for delivery).
+    /// Asks the CPU to load the ring entry of the next expected message.
+    void prefetch_next() const {
+        if (ring_capacity_ != 0) __builtin_prefetch(&ring_[start_ & (ring_capacity_ - 1)]);
+    }
     [[nodiscard]] std::uint32_t stored_count() const { return stored_count_; }
     /// Message bytes stored.
     [[nodiscard]] std::size_t stored_bytes() const { return stored_bytes_; }

@@ -54,6 +54,10 @@ class ReplayWindow {
     [[nodiscard]] std::size_t memory_bytes() const {
         return words_ ? std::size_t{words_count_} * sizeof(std::uint64_t) : 0;
     }
+    /// Asks the CPU to load the bitmap word of `counter` (no effect on the window).
+    void prefetch(std::uint64_t counter) const {
+        if (words_) __builtin_prefetch(&word(counter));
+    }
     /// Forgets everything (e.g. when a new handshake resets the peer's base nonce).
     void reset();
 
