@@ -421,7 +421,10 @@ class NETCRYPTO_EXPORT Endpoint {
 
     /// Feeds one received UDP payload. Junk is dropped and counted in stats(); never an error.
     void handle_datagram(Instant now, const Address& from, std::span<const std::uint8_t> bytes);
-    /// Runs every timer that is due at `now` (resends, REQUESTs, timeouts, key rotation).
+    /// Runs the timers that are due at `now` (resends, REQUESTs, timeouts, key rotation), as
+    /// many as the outgoing datagram queue has room for: with very many connections due at
+    /// once, next_timeout() is still <= now afterwards, so drain poll_transmit and call again
+    /// (a loop that waits until next_timeout() does this by itself).
     void handle_timeout(Instant now);
     /// The earliest instant at which handle_timeout has work, if any.
     [[nodiscard]] std::optional<Instant> next_timeout() const;
