@@ -26,14 +26,31 @@ wait_for() {
     return 1
 }
 tox_id() { "$NC" --json id --key "$1" | sed 's/.*"tox_id":"\([0-9A-F]*\)".*/\1/'; }
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# free_port: a UDP port in 20000-59999 that no socket on this machine is bound to (and not the
+# one picked last), from /proc/net/udp (no python on a fresh machine).
+last_port=0
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        ((p == last_port)) && continue
+        if ! grep -qi ":$(printf '%04X' "$p") " /proc/net/udp /proc/net/udp6 2>/dev/null; then
+            last_port=$p
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
 
 "$NC" keygen --out "$WORK/alice.key" >/dev/null
 "$NC" keygen --out "$WORK/bob.key" >/dev/null
 ALICE=$(tox_id "$WORK/alice.key")
 BOB=$(tox_id "$WORK/bob.key")
-PA=$(free_port)
-PB=$(free_port)
+free_port >"$WORK/pa"
+free_port >"$WORK/pb"
+PA=$(cat "$WORK/pa")
+PB=$(cat "$WORK/pb")
 
 # Alice's stdin is a FIFO the test writes to; it stays open until the end.
 mkfifo "$WORK/alice.in"
@@ -61,8 +78,9 @@ grep -q '"event":"status_message".*"value":"at home"' "$WORK/alice.err" &&
     ok "alice sees bob's status message" || bad "no status message event"
 wait_for "$WORK/alice.err" '"event":"delivered"' 10 && ok "alice gets a delivery receipt" ||
     bad "no delivered event"
-grep -q '"event":"discovered"' "$WORK/alice.err" && ok "the DHT key was learnt, not given" ||
-    bad "no discovered event"
+# Whichever side learnt the other's DHT key first connects; the other adopts that connection.
+cat "$WORK/alice.err" "$WORK/bob1.err" | grep -q '"event":"discovered"' &&
+    ok "a DHT key was learnt, not given" || bad "no discovered event on either side"
 
 # Bob quits; Alice reports him offline and keeps trying. A line typed meanwhile is queued.
 wait_for "$WORK/alice.err" '"event":"offline"' 15 && ok "alice reports bob offline" ||
