@@ -35,8 +35,6 @@ class Dialer {
     /// The connection to the peer (ours or the one it opened), once there is one.
     [[nodiscard]] std::optional<ConnectionId> connection() const { return id_; }
     [[nodiscard]] const Target& target() const { return target_; }
-    /// True between start() and the connection (or the failure).
-    [[nodiscard]] bool discovering() const { return discovering_; }
 
   private:
     void connect(Instant now);
