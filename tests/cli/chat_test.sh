@@ -6,25 +6,8 @@
 # Usage: chat_test.sh PATH/TO/netcrypto
 set -euo pipefail
 NC=${1:?path to netcrypto}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-ok() { echo "ok   - $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL - $1"; failed=$((failed + 1)); }
-wait_for() {
-    local deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        grep -q -e "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 tox_id() { "$NC" --json id --key "$1" | sed 's/.*"tox_id":"\([0-9A-F]*\)".*/\1/'; }
 # free_port: a UDP port in 20000-59999 that no socket on this machine is bound to (and not the
 # one picked last), from /proc/net/udp (no python on a fresh machine).

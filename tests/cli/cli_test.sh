@@ -3,28 +3,8 @@
 # Usage: cli_test.sh PATH/TO/netcrypto
 set -euo pipefail
 NC=${1:?path to netcrypto}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-ok() { echo "ok   - $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL - $1"; failed=$((failed + 1)); }
-
-# wait_for FILE PATTERN SECONDS: wait until FILE contains PATTERN.
-wait_for() {
-    local deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-json_field() { grep -o "\"$2\":\"[^\"]*\"" "$1" | head -n 1 | cut -d'"' -f4; }
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # --- keygen / id ------------------------------------------------------------------------------
 keygen_a=$("$NC" keygen --out "$WORK/a.key")
