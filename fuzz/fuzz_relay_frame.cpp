@@ -25,9 +25,9 @@ using ByteVec = std::vector<std::uint8_t>;
 void check_packet(Bytes plain) {
     const auto p = parse_packet(plain);
     if (!p) {
-        NETCRYPTO_FUZZ_CHECK(p.error() == DropReason::kWrongLength ||
-                             p.error() == DropReason::kUnknownId);
-        if (p.error() == DropReason::kUnknownId) {
+        NETCRYPTO_FUZZ_CHECK(p.error() == RelayDropReason::kWrongLength ||
+                             p.error() == RelayDropReason::kUnknownId);
+        if (p.error() == RelayDropReason::kUnknownId) {
             NETCRYPTO_FUZZ_CHECK(plain[0] >= 12 && plain[0] < 16);
         }
         return;
@@ -43,7 +43,7 @@ void check_packet(Bytes plain) {
 }
 
 /// Feeds `stream` in chunks of `chunk` bytes; returns the plaintexts and whether it failed.
-std::vector<ByteVec> decode(Bytes stream, std::size_t chunk, bool& failed, DropReason& error) {
+std::vector<ByteVec> decode(Bytes stream, std::size_t chunk, bool& failed, RelayDropReason& error) {
     FrameDecoder dec(fuzz::relay::frame_key(), fuzz::relay::frame_nonce());
     std::vector<ByteVec> out;
     failed = false;
@@ -77,11 +77,11 @@ std::vector<ByteVec> decode(Bytes stream, std::size_t chunk, bool& failed, DropR
 
 void raw_mode(Bytes rest, std::size_t chunk) {
     bool failed = false;
-    DropReason error = DropReason::kCount;
+    RelayDropReason error = RelayDropReason::kCount;
     for (const ByteVec& p : decode(rest, chunk, failed, error)) check_packet(p);
     if (failed) {
-        NETCRYPTO_FUZZ_CHECK(error == DropReason::kFrameTooLong ||
-                             error == DropReason::kFrameTooShort || error == DropReason::kBadTag);
+        NETCRYPTO_FUZZ_CHECK(error == RelayDropReason::kFrameTooLong ||
+                             error == RelayDropReason::kFrameTooShort || error == RelayDropReason::kBadTag);
     }
     if (!rest.empty()) check_packet(rest.first(std::min(rest.size(), kMaxPacketSize)));
 }
@@ -111,11 +111,11 @@ void sealed_mode(Bytes rest, std::size_t chunk) {
         expected.emplace_back(plain.begin(), plain.end());
     }
     bool failed = false;
-    DropReason error = DropReason::kCount;
+    RelayDropReason error = RelayDropReason::kCount;
     const auto got = decode(stream, chunk, failed, error);
     NETCRYPTO_FUZZ_CHECK(got == expected);
     NETCRYPTO_FUZZ_CHECK(failed == overlong);
-    if (failed) NETCRYPTO_FUZZ_CHECK(error == DropReason::kFrameTooLong);
+    if (failed) NETCRYPTO_FUZZ_CHECK(error == RelayDropReason::kFrameTooLong);
     for (const ByteVec& p : got) check_packet(p);
 }
 

@@ -47,6 +47,37 @@ struct RequestId {
     friend auto operator<=>(const RequestId&, const RequestId&) = default;
 };
 
+/// Identifies a TCP relay of an endpoint (Endpoint::add_relay).
+struct RelayId {
+    std::uint32_t value = 0;
+    friend auto operator<=>(const RelayId&, const RelayId&) = default;
+};
+
+/// The connection of an endpoint to one TCP relay.
+enum class RelayState : std::uint8_t {
+    kDisconnected,  ///< no TCP connection: open one to the relay, then call relay_opened()
+    kHandshaking,   ///< TCP open; the relay handshake and its first answer are under way
+    kConnected,     ///< the relay answered: peers on it can reach us, routes work
+};
+
+/// Why a relay connection went down (RelayStatusChanged to kDisconnected).
+enum class RelayCloseReason : std::uint8_t {
+    kNone,              ///< not closed
+    kHandshakeTimeout,  ///< no answer to the handshake or no first frame in time
+    kBadHandshake,      ///< the relay's answer did not open (a wrong relay key?)
+    kBadFrame,          ///< a frame too long, too short or failing authentication
+    kPingTimeout,       ///< no answer to our PING in time
+    kEndOfStream,       ///< the caller reported the TCP connection ended (relay_closed)
+    kRemoved,           ///< remove_relay()
+};
+
+/// How a connection's packets travel.
+enum class RouteKind : std::uint8_t {
+    kNone,      ///< nothing received yet
+    kUdp,       ///< directly, over UDP
+    kTcpRelay,  ///< through a TCP relay
+};
+
 /// The status of a crypto connection (the seed's four statuses plus the terminal one).
 enum class Status : std::uint8_t {
     kCookieRequesting,  ///< we sent cookie requests and wait for a cookie response
@@ -69,6 +100,10 @@ enum class CloseReason : std::uint8_t {
 
 NETCRYPTO_EXPORT std::string_view to_string(Status s);
 NETCRYPTO_EXPORT std::string_view to_string(CloseReason r);
+NETCRYPTO_EXPORT std::string_view to_string(RelayState s);
+NETCRYPTO_EXPORT std::string_view to_string(RelayCloseReason r);
+/// "none", "udp", "tcp_relay".
+NETCRYPTO_EXPORT std::string_view to_string(RouteKind k);
 
 /// Tunables of an endpoint. Defaults follow the seed and c-toxcore where the wire needs it.
 struct EndpointConfig {
@@ -125,6 +160,19 @@ struct EndpointConfig {
     std::uint32_t discovery_max_sends = 10;
     /// Addresses being learnt at once (discover() beyond fails with kDiscoveryBusy).
     std::size_t max_discoveries = 64;
+    // TCP relays (Endpoint::add_relay).
+    /// Most relays at once (add_relay fails beyond with kTooManyRelays).
+    std::size_t max_relays = 16;
+    /// A connection counts as directly connected while a valid UDP packet of it arrived
+    /// within this time (c-toxcore: 8 s). While it is, everything goes over UDP; otherwise
+    /// packets go through the relays (and handshake packets also over UDP when an address is
+    /// known). Only matters when relays exist.
+    Duration udp_direct_timeout = std::chrono::seconds{8};
+    /// While not directly connected, a small packet (< 96 bytes) is also tried over UDP
+    /// when this long has passed since the last such try (c-toxcore: 4 s), so a UDP path
+    /// that comes back is found.
+    Duration udp_probe_interval = std::chrono::seconds{4};
+
     /// Answer DHT pings (0x00) and nodes requests (0x02; with an empty node list) so a Tox
     /// peer's DHT keeps us; rate-limited per source. Off: they are dropped and counted.
     bool answer_dht = true;
@@ -141,6 +189,9 @@ enum class Error : std::uint8_t {
     kNoSuchRequest,       ///< accept/reject of an unknown or expired incoming request
     kInvalidKey,          ///< a public key that yields no shared secret (low-order point)
     kDiscoveryBusy,       ///< discover(): EndpointConfig::max_discoveries addresses are busy
+    kUnknownRelay,        ///< the id is not a relay of this endpoint
+    kTooManyRelays,       ///< EndpointConfig::max_relays relays exist
+    kNoRoute,             ///< connect() without an address on an endpoint with no relay
 };
 NETCRYPTO_EXPORT std::string_view to_string(Error e);
 
@@ -148,7 +199,7 @@ template <class T>
 using Result = tl::expected<T, Error>;
 
 // --- events ---------------------------------------------------------------------------------
-// Endpoint::poll_event returns an Event: exactly one of the eight structs below. Every event
+// Endpoint::poll_event returns an Event: exactly one of the ten structs below. Every event
 // about a connection carries `user_tag`: the value Endpoint::set_user_tag gave the connection,
 // as it was when the event was queued (0 until set; events queued before a set_user_tag call
 // keep the old value, so the events queued by connect()/accept() themselves carry 0).
@@ -260,9 +311,37 @@ struct DiscoveryFailed {
     friend bool operator==(const DiscoveryFailed&, const DiscoveryFailed&) = default;
 };
 
-/// The eight event structs, in the order of Event::Kind.
+/// A relay connection changed state. Going to kDisconnected (`reason` says why), the caller
+/// closes its TCP socket to the relay and opens a new one later (with backoff), then calls
+/// relay_opened(); routes and connections through the relay come back by themselves.
+struct RelayStatusChanged {
+    RelayId relay;
+    PublicKey relay_key;
+    RelayState from = RelayState::kDisconnected;
+    RelayState to = RelayState::kDisconnected;
+    RelayCloseReason reason = RelayCloseReason::kNone;
+    friend bool operator==(const RelayStatusChanged&, const RelayStatusChanged&) = default;
+};
+
+/// The path the peer's packets arrive on changed: to UDP (`address`) when the first valid
+/// UDP packet arrives while the connection was not directly connected, to a relay (`relay`)
+/// when a valid packet arrives through one while it is not. What we send follows the same
+/// rule (EndpointConfig::udp_direct_timeout). Reported for connections with a session
+/// (NotConfirmed, Established).
+struct RouteChanged {
+    ConnectionId connection;
+    PublicKey peer_key;
+    RouteKind route = RouteKind::kNone;
+    RelayId relay;    ///< with kTcpRelay
+    Address address;  ///< with kUdp
+    std::uint64_t user_tag = 0;
+    friend bool operator==(const RouteChanged&, const RouteChanged&) = default;
+};
+
+/// The ten event structs, in the order of Event::Kind.
 using EventVariant = std::variant<StatusChanged, IncomingRequest, DhtKeyChanged, Readable, Writable,
-                                  Acked, DhtKeyLearned, DiscoveryFailed>;
+                                  Acked, DhtKeyLearned, DiscoveryFailed, RelayStatusChanged,
+                                  RouteChanged>;
 
 namespace detail {
 template <class T, class V>
@@ -301,6 +380,8 @@ class Event {
         kAcked,            ///< Acked
         kDhtKeyLearned,    ///< DhtKeyLearned
         kDiscoveryFailed,  ///< DiscoveryFailed
+        kRelayStatus,      ///< RelayStatusChanged
+        kRouteChanged,     ///< RouteChanged
     };
 
     /// An event holding `alternative` (implicit, so `Event e = Readable{...};` works).
@@ -325,12 +406,20 @@ class Event {
     }
     [[nodiscard]] const Variant& variant() const { return v_; }
 
-    /// The peer's long-term key (every kind).
+    /// The peer's long-term key (for RelayStatusChanged: the relay's key).
     [[nodiscard]] const PublicKey& peer_key() const {
-        return std::visit([](const auto& e) -> const PublicKey& { return e.peer_key; }, v_);
+        return std::visit(
+            [](const auto& e) -> const PublicKey& {
+                if constexpr (requires { e.peer_key; }) {
+                    return e.peer_key;
+                } else {
+                    return e.relay_key;
+                }
+            },
+            v_);
     }
     /// The connection the event is about; nullopt for IncomingRequest (no connection yet),
-    /// DhtKeyLearned and DiscoveryFailed.
+    /// DhtKeyLearned, DiscoveryFailed and RelayStatusChanged.
     [[nodiscard]] std::optional<ConnectionId> connection() const {
         return std::visit(
             [](const auto& e) -> std::optional<ConnectionId> {
@@ -366,7 +455,7 @@ template <Event::Kind K, class T>
 inline constexpr bool kEventKindIs =
     std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(K), Event::Variant>, T>;
 }  // namespace detail
-static_assert(std::variant_size_v<Event::Variant> == 8 &&
+static_assert(std::variant_size_v<Event::Variant> == 10 &&
                   detail::kEventKindIs<Event::Kind::kStatus, StatusChanged> &&
                   detail::kEventKindIs<Event::Kind::kIncoming, IncomingRequest> &&
                   detail::kEventKindIs<Event::Kind::kDhtKeyChanged, DhtKeyChanged> &&
@@ -374,7 +463,9 @@ static_assert(std::variant_size_v<Event::Variant> == 8 &&
                   detail::kEventKindIs<Event::Kind::kWritable, Writable> &&
                   detail::kEventKindIs<Event::Kind::kAcked, Acked> &&
                   detail::kEventKindIs<Event::Kind::kDhtKeyLearned, DhtKeyLearned> &&
-                  detail::kEventKindIs<Event::Kind::kDiscoveryFailed, DiscoveryFailed>,
+                  detail::kEventKindIs<Event::Kind::kDiscoveryFailed, DiscoveryFailed> &&
+                  detail::kEventKindIs<Event::Kind::kRelayStatus, RelayStatusChanged> &&
+                  detail::kEventKindIs<Event::Kind::kRouteChanged, RouteChanged>,
               "Event::Kind follows the order of Event::Variant");
 
 /// A datagram to send, written into the caller's buffer by poll_transmit.
@@ -396,7 +487,21 @@ struct ConnectionInfo {
     std::size_t recv_buffered_bytes = 0;
     Duration smoothed_rtt{};
     std::uint64_t congestion_window = 0;  ///< bytes
+    RouteKind route = RouteKind::kNone;   ///< where the latest valid packet came from
+    RelayId relay;                        ///< with route == kTcpRelay
+    bool direct = false;                  ///< a valid UDP packet within udp_direct_timeout
     ConnectionStats stats;
+};
+
+/// Snapshot of one relay connection.
+struct RelayInfo {
+    PublicKey relay_key;
+    RelayState state = RelayState::kDisconnected;
+    RelayCloseReason last_close = RelayCloseReason::kNone;
+    std::size_t routes = 0;         ///< peers we asked the relay to link us with
+    std::size_t online_routes = 0;  ///< of those, linked (the peer asked for us too)
+    std::size_t pending_write_bytes = 0;
+    RelayStats stats;
 };
 
 /// The largest datagram poll_transmit ever writes.
@@ -438,6 +543,12 @@ class NETCRYPTO_EXPORT Endpoint {
     /// kInvalidKey.
     Result<ConnectionId> connect(Instant now, const PublicKey& peer_key,
                                  const PublicKey& peer_dht_key, const Address& address);
+    /// Starts a connection to a peer reached only through TCP relays (no UDP address known):
+    /// cookie requests and handshakes go out-of-band through every connected relay to
+    /// `peer_dht_key`, then over the route once the peer links back. Errors: as connect(),
+    /// and kNoRoute when the endpoint has no relay.
+    Result<ConnectionId> connect(Instant now, const PublicKey& peer_key,
+                                 const PublicKey& peer_dht_key);
     /// Learns the DHT key of the Tox peer at `address` (a Tox client shows its long-term key in
     /// its Tox ID, never its DHT key): sends LAN discovery packets (0x21) to `address` every
     /// discovery_interval, at most discovery_max_sends, until a nodes request (0x02) comes back
@@ -495,6 +606,38 @@ class NETCRYPTO_EXPORT Endpoint {
     [[nodiscard]] const EndpointStats& stats() const;
     /// Counters of the DHT side (discover(), answers to DHT pings and nodes requests).
     [[nodiscard]] const DhtStats& dht_stats() const;
+    // --- TCP relays (docs/relay.md) ------------------------------------------------------------
+    // The endpoint runs the relay protocol; the caller owns one TCP socket per relay: it
+    // connects it, calls relay_opened(), feeds what it reads to handle_relay_bytes(), writes
+    // relay_pending() and consumes what was written, and on EOF or error calls relay_closed().
+    // When a relay goes down by itself (RelayStatusChanged to kDisconnected) the caller closes
+    // the socket and reconnects later. Every connection uses every connected relay: the
+    // endpoint asks each relay to link it with each connection's peer (by DHT key), sends
+    // through a linked route when UDP is not working, and answers peers that reach it through
+    // a relay. Relays also count in next_timeout()/handle_timeout() (handshake, pings).
+
+    /// Adds a relay by its public key (kDisconnected until relay_opened). Errors:
+    /// kTooManyRelays, kInvalidKey.
+    Result<RelayId> add_relay(Instant now, const PublicKey& relay_key);
+    /// Removes a relay (its routes go; close the socket). Errors: kUnknownRelay.
+    Result<void> remove_relay(Instant now, RelayId relay);
+    /// The caller's TCP connection to the relay is open: a new relay session starts (its
+    /// handshake is in relay_pending()). Errors: kUnknownRelay.
+    Result<void> relay_opened(Instant now, RelayId relay);
+    /// Bytes read from the relay's socket, in order, any chunking. Junk is dropped and counted
+    /// (RelayInfo::stats); bytes that break the stream close the relay (event).
+    void handle_relay_bytes(Instant now, RelayId relay, std::span<const std::uint8_t> bytes);
+    /// The relay's TCP connection ended or failed (kDisconnected, reason kEndOfStream).
+    void relay_closed(Instant now, RelayId relay);
+    /// Bytes waiting to be written to the relay's socket (empty when none or unknown).
+    [[nodiscard]] std::span<const std::uint8_t> relay_pending(RelayId relay) const;
+    /// Takes the first `n` bytes of relay_pending() off the queue once written.
+    void consume_relay_bytes(RelayId relay, std::size_t n);
+    /// Snapshot of a relay. Errors: kUnknownRelay.
+    [[nodiscard]] Result<RelayInfo> relay_info(RelayId relay) const;
+    /// Every relay of the endpoint.
+    [[nodiscard]] std::vector<RelayId> relays() const;
+
     /// True while strangers' requests that need X25519 are refused (see
     /// EndpointConfig::key_agreements_per_second); updated by every input and
     /// by handle_timeout.

@@ -3,6 +3,7 @@
 // batching with recvmmsg/sendmmsg and sleeping exactly until the next timer.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,29 @@ struct BindOptions {
     /// UDP generic receive offload (Linux UDP_GRO): the kernel may hand over coalesced
     /// datagrams, split here by their segment size.
     bool udp_gro = true;
+    /// No UDP socket at all (relays only): `address` is ignored, nothing is bound, and
+    /// datagrams the endpoint produces are discarded and counted in SocketStats::no_udp_drops.
+    bool no_udp = false;
+};
+
+/// How the loop keeps a TCP connection to one relay (Loop::add_relay).
+struct RelayOptions {
+    /// Wait before the first reconnection after a failure; doubles after each failed attempt
+    /// up to max_backoff, and starts over once the relay confirmed a session.
+    Duration first_backoff = std::chrono::seconds{1};
+    Duration max_backoff = std::chrono::seconds{30};
+    /// A TCP connect that has not completed after this long is abandoned (and retried).
+    Duration connect_timeout = std::chrono::seconds{10};
+};
+
+/// Counters of the loop's TCP connection to one relay.
+struct RelaySocketStats {
+    std::uint64_t connect_attempts = 0;
+    std::uint64_t connects = 0;     ///< TCP connections that opened
+    std::uint64_t disconnects = 0;  ///< TCP connections that ended (any reason)
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::string last_error;         ///< the last connect/read/write error, if any
 };
 
 /// Counters of the runtime for one bound endpoint.
@@ -47,6 +71,7 @@ struct SocketStats {
     std::uint64_t gso_messages = 0;    ///< super-datagrams sent (UDP_SEGMENT, 2+ datagrams)
     std::uint64_t gro_messages = 0;    ///< coalesced datagrams received (UDP_GRO, 2+)
     std::uint64_t gso_fallbacks = 0;   ///< sends the kernel refused with GSO (then GSO is off)
+    std::uint64_t no_udp_drops = 0;    ///< datagrams discarded because of BindOptions::no_udp
     int receive_buffer_bytes = 0;      ///< SO_RCVBUF granted (as getsockopt reports it)
     int send_buffer_bytes = 0;         ///< SO_SNDBUF granted
     bool gso = false;                  ///< GSO in use now
@@ -68,6 +93,17 @@ class NETCRYPTO_EXPORT Loop {
     tl::expected<Address, std::string> attach(Endpoint& endpoint, const Address& address,
                                               std::function<void(const Event&)> on_event,
                                               BindOptions options = {});
+
+    /// Adds a TCP relay to an attached endpoint (Endpoint::add_relay) and keeps a TCP
+    /// connection to it at `address`: connects without blocking, feeds the relay session,
+    /// and after any failure or RelayStatusChanged to kDisconnected closes the socket and
+    /// reconnects with backoff (RelayOptions). The endpoint's events still reach `on_event`.
+    /// Errors: the endpoint is not attached, or add_relay failed (the message says why).
+    tl::expected<RelayId, std::string> add_relay(Endpoint& endpoint, const Address& address,
+                                                 const PublicKey& relay_key,
+                                                 RelayOptions options = {});
+    /// Counters of the TCP connection to a relay added with add_relay (zero when unknown).
+    [[nodiscard]] RelaySocketStats relay_stats(const Endpoint& endpoint, RelayId relay) const;
 
     /// Watches a file descriptor (EPOLLIN/EPOLLOUT mask); `callback` gets the ready mask.
     tl::expected<void, std::string> watch(int fd, std::uint32_t events,

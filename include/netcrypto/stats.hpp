@@ -93,6 +93,60 @@ struct DhtStats {
     }
 };
 
+/// Why a frame or packet from a TCP relay was dropped (or not sent); the first three close the
+/// relay connection (the byte stream cannot be trusted after them).
+enum class RelayDropReason : std::uint8_t {
+    kFrameTooLong,       ///< L > 2048 (fatal)
+    kFrameTooShort,      ///< L = 1..16: no room for a plaintext (fatal)
+    kBadTag,             ///< the box did not open with the expected nonce (fatal)
+    kEmptyFrame,         ///< L = 0: skipped, no nonce used
+    kWrongLength,        ///< a packet length its id does not allow
+    kWrongDirection,     ///< an id only clients send (0, 6, 8, 10)
+    kUnknownId,          ///< ids 12..15
+    kBadConnectionId,    ///< a notification naming an id below 16
+    kUnknownConnection,  ///< a notification or data for an id we do not hold
+    kUnsolicitedRoute,   ///< a routing response for a key we did not ask for
+    kDuplicateRoute,     ///< a routing response for a key that already has an id
+    kSlotInUse,          ///< a routing response giving an id another key holds
+    kEmptyData,          ///< routed data with an empty payload
+    kStaleNotification,  ///< connect for an online route, disconnect for one not online
+    kUnmatchedPong,      ///< a pong for no ping of ours (or id 0)
+    kOnion,              ///< an onion response: recognised, not handled here
+    kForwarding,         ///< a forwarding packet: recognised, not handled here
+    kEventQueueFull,     ///< an event did not fit in the bounded event queue
+    kWriteQueueFull,     ///< an outgoing packet did not fit in the bounded write queue
+    kRouteQueueFull,     ///< routed data over the per-route bound of the write queue
+    kCount,
+};
+inline constexpr std::size_t kRelayDropReasonCount =
+    static_cast<std::size_t>(RelayDropReason::kCount);
+/// A short, stable snake_case name for logs and drop counters.
+NETCRYPTO_EXPORT std::string_view to_string(RelayDropReason r);
+
+/// Counters of one TCP relay connection (Endpoint::relay_info); they survive reconnections.
+struct RelayStats {
+    std::uint64_t connects = 0;         ///< relay sessions started (relay_opened)
+    std::uint64_t confirmations = 0;    ///< sessions the relay confirmed
+    std::uint64_t frames_received = 0;
+    std::uint64_t frames_sent = 0;
+    std::uint64_t data_received = 0;    ///< routed net_crypto packets in
+    std::uint64_t data_sent = 0;        ///< routed net_crypto packets out
+    std::uint64_t oob_received = 0;
+    std::uint64_t oob_sent = 0;
+    std::uint64_t unmatched = 0;        ///< relay packets from a key with no connection, ignored
+    std::uint64_t not_sent = 0;         ///< net_crypto packets the relay had no room or route for
+    std::array<std::uint64_t, kRelayDropReasonCount> dropped{};
+
+    [[nodiscard]] std::uint64_t dropped_by(RelayDropReason r) const {
+        return dropped[static_cast<std::size_t>(r)];
+    }
+    [[nodiscard]] std::uint64_t total_drops() const {
+        std::uint64_t t = 0;
+        for (auto d : dropped) t += d;
+        return t;
+    }
+};
+
 /// Endpoint-wide counters.
 struct EndpointStats {
     std::uint64_t datagrams_received = 0;

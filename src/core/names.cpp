@@ -41,6 +41,50 @@ std::string_view to_string(CloseReason r) {
     return "unknown";
 }
 
+std::string_view to_string(RelayState s) {
+    switch (s) {
+        case RelayState::kDisconnected:
+            return "disconnected";
+        case RelayState::kHandshaking:
+            return "handshaking";
+        case RelayState::kConnected:
+            return "connected";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(RelayCloseReason r) {
+    switch (r) {
+        case RelayCloseReason::kNone:
+            return "none";
+        case RelayCloseReason::kHandshakeTimeout:
+            return "handshake_timeout";
+        case RelayCloseReason::kBadHandshake:
+            return "bad_handshake";
+        case RelayCloseReason::kBadFrame:
+            return "bad_frame";
+        case RelayCloseReason::kPingTimeout:
+            return "ping_timeout";
+        case RelayCloseReason::kEndOfStream:
+            return "end_of_stream";
+        case RelayCloseReason::kRemoved:
+            return "removed";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(RouteKind k) {
+    switch (k) {
+        case RouteKind::kNone:
+            return "none";
+        case RouteKind::kUdp:
+            return "udp";
+        case RouteKind::kTcpRelay:
+            return "tcp_relay";
+    }
+    return "unknown";
+}
+
 std::string_view to_string(Error e) {
     switch (e) {
         case Error::kUnknownConnection:
@@ -61,6 +105,12 @@ std::string_view to_string(Error e) {
             return "too many addresses being discovered";
         case Error::kInvalidKey:
             return "invalid public key";
+        case Error::kUnknownRelay:
+            return "unknown relay";
+        case Error::kTooManyRelays:
+            return "too many relays";
+        case Error::kNoRoute:
+            return "no address and no relay to reach the peer";
     }
     return "unknown error";
 }

@@ -210,11 +210,11 @@ int run_checks(const PublicKey& relay_pk) {
 
     std::uint64_t drops = 0;
     for (const Peer* p : {&a, &b}) {
-        for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+        for (std::size_t r = 0; r < kRelayDropReasonCount; ++r) {
             if (p->client->stats().dropped[r] != 0) {
                 std::printf("note %s dropped %llu x %s\n", p->name,
                             static_cast<unsigned long long>(p->client->stats().dropped[r]),
-                            std::string(to_string(static_cast<DropReason>(r))).c_str());
+                            std::string(to_string(static_cast<RelayDropReason>(r))).c_str());
             }
             drops += p->client->stats().dropped[r];
         }

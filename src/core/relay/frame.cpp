@@ -6,19 +6,21 @@
 
 #include "core/wire/bytes.hpp"
 
-namespace netcrypto::relay {
+namespace netcrypto {
 
-std::string_view to_string(DropReason r) {
-    static constexpr std::array<std::string_view, kDropReasonCount> kNames{
-        "frame-too-long",     "frame-too-short",    "bad-tag",          "empty-frame",
-        "wrong-length",       "wrong-direction",    "unknown-id",       "bad-connection-id",
-        "unknown-connection", "unsolicited-route",  "duplicate-route",  "slot-in-use",
-        "empty-data",         "stale-notification", "unmatched-pong",   "onion",
-        "forwarding",         "event-queue-full",   "write-queue-full", "route-queue-full",
+std::string_view to_string(RelayDropReason r) {
+    static constexpr std::array<std::string_view, kRelayDropReasonCount> kNames{
+        "frame_too_long",     "frame_too_short",    "bad_tag",          "empty_frame",
+        "wrong_length",       "wrong_direction",    "unknown_id",       "bad_connection_id",
+        "unknown_connection", "unsolicited_route",  "duplicate_route",  "slot_in_use",
+        "empty_data",         "stale_notification", "unmatched_pong",   "onion",
+        "forwarding",         "event_queue_full",   "write_queue_full", "route_queue_full",
     };
     const auto i = static_cast<std::size_t>(r);
     return i < kNames.size() ? kNames[i] : "unknown";
 }
+
+namespace relay {
 
 namespace {
 
@@ -222,4 +224,5 @@ FrameDecoder::Status FrameDecoder::next(Bytes& in) {
     return Status::kFailed;
 }
 
-}  // namespace netcrypto::relay
+}  // namespace relay
+}  // namespace netcrypto

@@ -36,6 +36,7 @@
 #include <tl/expected.hpp>
 
 #include <netcrypto/keys.hpp>
+#include <netcrypto/stats.hpp>
 
 #include "core/crypto/crypto.hpp"
 
@@ -79,31 +80,10 @@ using Bytes = std::span<const std::uint8_t>;
 /// Why a frame or packet from the relay was not used, or an outgoing packet refused. The frame
 /// errors (kFrameTooLong, kFrameTooShort, kBadTag) are fatal to the connection; the others are
 /// counted and the connection goes on (docs/relay.md, "dropped or fatal").
-enum class DropReason : std::uint8_t {
-    kFrameTooLong,       ///< L > 2048 (fatal)
-    kFrameTooShort,      ///< L = 1..16: no room for a plaintext (fatal)
-    kBadTag,             ///< the box did not open with the expected nonce (fatal)
-    kEmptyFrame,         ///< L = 0: skipped, no nonce used
-    kWrongLength,        ///< a packet length its id does not allow
-    kWrongDirection,     ///< an id only clients send (0, 6, 8, 10)
-    kUnknownId,          ///< ids 12..15
-    kBadConnectionId,    ///< a notification naming an id below 16
-    kUnknownConnection,  ///< a notification or data for an id we do not hold
-    kUnsolicitedRoute,   ///< a routing response for a key we did not ask for
-    kDuplicateRoute,     ///< a routing response for a key that already has an id
-    kSlotInUse,          ///< a routing response giving an id another key holds
-    kEmptyData,          ///< routed data with an empty payload
-    kStaleNotification,  ///< connect for an online route, disconnect for one not online
-    kUnmatchedPong,      ///< a pong for no ping of ours (or id 0)
-    kOnion,              ///< an onion response: recognised, not handled here
-    kForwarding,         ///< a forwarding packet: recognised, not handled here
-    kEventQueueFull,     ///< an event did not fit in the bounded event queue
-    kWriteQueueFull,     ///< an outgoing packet did not fit in the bounded write queue
-    kRouteQueueFull,     ///< routed data over the per-route bound of the write queue
-    kCount,
-};
-inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::kCount);
-std::string_view to_string(DropReason r);
+/// Why a frame or packet was dropped (public, in stats.hpp).
+using DropReason = RelayDropReason;
+inline constexpr std::size_t kDropReasonCount = kRelayDropReasonCount;
+using netcrypto::to_string;
 
 // --- packets --------------------------------------------------------------------------------
 // Views (`data`) point into the plaintext the packet was parsed from.
