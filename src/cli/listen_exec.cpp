@@ -132,7 +132,9 @@ void ExecServer::spawn(Child& c) {
         }
     }
     env.push_back("NETCRYPTO_PEER=" + c.peer.to_hex());
-    env.push_back("NETCRYPTO_PEER_ADDRESS=" + (info ? info->address.to_string() : std::string()));
+    // Empty for a peer reached through a relay only (no UDP address known).
+    env.push_back("NETCRYPTO_PEER_ADDRESS=" +
+                  (info && info->address != Address{} ? info->address.to_string() : std::string()));
     env.push_back(fmt::format("NETCRYPTO_CONNECTION={}", c.id.value));
     std::vector<char*> envp;
     envp.reserve(env.size() + 1);
