@@ -57,6 +57,13 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
     for (const auto& text : o.relays) {
         auto spec = parse_relay(text);
         if (!spec) return tl::unexpected(spec.error());
+        // Two connections with our one key to one relay would evict each other for ever.
+        for (const auto& earlier : relays) {
+            if (earlier.key == spec->key) {
+                return fail(fmt::format("--relay {}: the same relay key as --relay {}", spec->label,
+                                        earlier.label));
+            }
+        }
         relays.push_back(std::move(*spec));
     }
     if (o.no_udp && relays.empty()) {

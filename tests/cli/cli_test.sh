@@ -104,7 +104,7 @@ expect_fail "nobody at the address" "no Tox peer answered at 127.0.0.1:9 after 5
     --key "$WORK/b.key" --to 127.0.0.1:9 --peer "$tox_a"
 # --relay HOST:PORT:KEY and --no-udp: one line naming the mistake, before any socket.
 key64=$(printf 'ab%.0s' {1..32})
-for bad_relay in "127.0.0.1:33445|a part is missing" ":33445:$key64|HOST is missing" \
+for bad_relay in "127.0.0.1:33445|expected HOST:PORT:KEY (a part is missing)" ":33445:$key64|HOST is missing" \
     "127.0.0.1::$key64|PORT is missing" "127.0.0.1:33445:|KEY is missing" \
     "127.0.0.1:99999:$key64|bad port \"99999\"" "127.0.0.1:x1:$key64|bad port \"x1\"" \
     "127.0.0.1:33445:abcd|KEY must be 64 hex digits, got 4 characters" \
@@ -122,6 +122,8 @@ expect_fail "connect without --to or --relay" "--to HOST\[:PORT\] is required" "
     --key "$WORK/a.key" --peer "$pk_b" --peer-dht "$pk_b"
 expect_fail "connect over relays without --peer-dht" "--peer-dht is required" "$NC" chat \
     --key "$WORK/a.key" --no-udp --relay "127.0.0.1:9:$key64" --peer "$pk_b"
+expect_fail "one relay twice" "the same relay key as --relay 127.0.0.1:9" "$NC" listen \
+    --key "$WORK/b.key" --bind 127.0.0.1:0 --relay "127.0.0.1:9:$key64" --relay "[::1]:9:$key64"
 # id --dht-key: the DHT key file's public key, as the listener's ready event shows it.
 "$NC" keygen --out "$WORK/dht.key" >/dev/null
 dht_pk=$("$NC" id --key "$WORK/dht.key" | sed -n 's/^public key: //p')
