@@ -215,8 +215,13 @@ class Loop::Impl {
         for (auto& bp : bound) {
             Bound& b = *bp;
             dispatch_events(b);
-            const bool done = send(b);
-            write_relays(b);
+            bool done = true;
+            // A relay that takes bytes makes room in its queue, which lets connections waiting
+            // for it produce more (through poll_transmit): repeat while relays take bytes.
+            for (int round = 0; round < 16; ++round) {
+                done = send(b);
+                if (write_relays(b) == 0) break;
+            }
             dispatch_events(b);
             if (b.fd >= 0 && !done != b.want_write) {
                 b.want_write = !done;
@@ -409,10 +414,12 @@ class Loop::Impl {
     }
 
     /// Writes the endpoint's pending relay bytes; EPOLLOUT stays armed while some remain.
-    void write_relay(Relay& r) {
-        if (r.socket.state() != detail::RelaySocket::State::kOpen) return;
+    /// Returns the bytes the kernel took.
+    std::size_t write_relay(Relay& r) {
+        if (r.socket.state() != detail::RelaySocket::State::kOpen) return 0;
         Endpoint& ep = *r.bound->endpoint;
         bool blocked = false;
+        std::size_t total = 0;
         // Bounded: each round consumes what the kernel took; the endpoint queue is bounded too.
         for (int round = 0; round < 64; ++round) {
             const auto pending = ep.relay_pending(r.id);
@@ -421,10 +428,11 @@ class Loop::Impl {
             if (res.written > 0) {
                 ep.consume_relay_bytes(r.id, res.written);
                 r.stats.bytes_out += res.written;
+                total += res.written;
             }
             if (res.error) {
                 drop_relay_socket(r, monotonic_now(), std::move(res.error));
-                return;
+                return total;
             }
             if (res.blocked) {
                 blocked = true;
@@ -435,12 +443,15 @@ class Loop::Impl {
             r.want_write = blocked;
             epoll_relay(r, EPOLLIN | (blocked ? EPOLLOUT : 0U), EPOLL_CTL_MOD);
         }
+        return total;
     }
 
-    void write_relays(Bound& b) {
+    std::size_t write_relays(Bound& b) {
+        std::size_t total = 0;
         for (auto& r : relays) {
-            if (r->bound == &b && !r->removed) write_relay(*r);
+            if (r->bound == &b && !r->removed) total += write_relay(*r);
         }
+        return total;
     }
 
     /// Connect timeouts and due reconnections.
