@@ -81,7 +81,8 @@ void raw_mode(Bytes rest, std::size_t chunk) {
     for (const ByteVec& p : decode(rest, chunk, failed, error)) check_packet(p);
     if (failed) {
         NETCRYPTO_FUZZ_CHECK(error == RelayDropReason::kFrameTooLong ||
-                             error == RelayDropReason::kFrameTooShort || error == RelayDropReason::kBadTag);
+                             error == RelayDropReason::kFrameTooShort ||
+                             error == RelayDropReason::kBadTag);
     }
     if (!rest.empty()) check_packet(rest.first(std::min(rest.size(), kMaxPacketSize)));
 }

@@ -168,9 +168,9 @@ struct EndpointConfig {
     /// packets go through the relays (and handshake packets also over UDP when an address is
     /// known). Only matters when relays exist.
     Duration udp_direct_timeout = std::chrono::seconds{8};
-    /// While not directly connected, a small packet (< 96 bytes) is also tried over UDP
-    /// when this long has passed since the last such try (c-toxcore: 4 s), so a UDP path
-    /// that comes back is found.
+    /// While not directly connected, one packet is also sent over UDP when this long has
+    /// passed since the last such try (c-toxcore: 4 s, with packets under 96 bytes only), so
+    /// a UDP path that comes back is found; the peer drops whichever copy arrives second.
     Duration udp_probe_interval = std::chrono::seconds{4};
 
     /// Answer DHT pings (0x00) and nodes requests (0x02; with an empty node list) so a Tox
@@ -339,9 +339,9 @@ struct RouteChanged {
 };
 
 /// The ten event structs, in the order of Event::Kind.
-using EventVariant = std::variant<StatusChanged, IncomingRequest, DhtKeyChanged, Readable, Writable,
-                                  Acked, DhtKeyLearned, DiscoveryFailed, RelayStatusChanged,
-                                  RouteChanged>;
+using EventVariant =
+    std::variant<StatusChanged, IncomingRequest, DhtKeyChanged, Readable, Writable, Acked,
+                 DhtKeyLearned, DiscoveryFailed, RelayStatusChanged, RouteChanged>;
 
 namespace detail {
 template <class T, class V>

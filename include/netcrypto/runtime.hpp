@@ -57,7 +57,7 @@ struct RelaySocketStats {
     std::uint64_t disconnects = 0;  ///< TCP connections that ended (any reason)
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
-    std::string last_error;         ///< the last connect/read/write error, if any
+    std::string last_error;  ///< the last connect/read/write error, if any
 };
 
 /// Counters of the runtime for one bound endpoint.

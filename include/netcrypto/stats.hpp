@@ -125,16 +125,16 @@ NETCRYPTO_EXPORT std::string_view to_string(RelayDropReason r);
 
 /// Counters of one TCP relay connection (Endpoint::relay_info); they survive reconnections.
 struct RelayStats {
-    std::uint64_t connects = 0;         ///< relay sessions started (relay_opened)
-    std::uint64_t confirmations = 0;    ///< sessions the relay confirmed
+    std::uint64_t connects = 0;       ///< relay sessions started (relay_opened)
+    std::uint64_t confirmations = 0;  ///< sessions the relay confirmed
     std::uint64_t frames_received = 0;
     std::uint64_t frames_sent = 0;
-    std::uint64_t data_received = 0;    ///< routed net_crypto packets in
-    std::uint64_t data_sent = 0;        ///< routed net_crypto packets out
+    std::uint64_t data_received = 0;  ///< routed net_crypto packets in
+    std::uint64_t data_sent = 0;      ///< routed net_crypto packets out
     std::uint64_t oob_received = 0;
     std::uint64_t oob_sent = 0;
-    std::uint64_t unmatched = 0;        ///< relay packets from a key with no connection, ignored
-    std::uint64_t not_sent = 0;         ///< net_crypto packets the relay had no room or route for
+    std::uint64_t unmatched = 0;  ///< relay packets from a key with no connection, ignored
+    std::uint64_t not_sent = 0;   ///< net_crypto packets the relay had no room or route for
     std::array<std::uint64_t, kRelayDropReasonCount> dropped{};
 
     [[nodiscard]] std::uint64_t dropped_by(RelayDropReason r) const {

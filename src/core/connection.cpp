@@ -39,24 +39,25 @@ Session Session::agree(const OurHalf& ours, const handshake::HandshakeInfo& hs) 
     return ses;
 }
 
-Connection::Connection(Services& s, ConnectionId id, Instant now, Peer peer, Route route,
+Connection::Connection(Services& s, ConnectionId id, Instant now, Peer peer, const Address& address,
                        const crypto::SharedKey& dht_shared)
     : id_(id),
       peer_(std::move(peer)),
-      route_(route),
+      paths_(address),
       state_(make_cookie_requesting(s, OurHalf::generate(s.rng), dht_shared)) {
     announce(s, Status::kCookieRequesting, CloseReason::kNone);
     send_temp(s, now);
 }
 
 Connection::Connection(Services& s, ConnectionId id, Instant now,
-                       const handshake::HandshakeInfo& hs, Route route,
+                       const handshake::HandshakeInfo& hs, const Address& address, Via via,
                        const crypto::SharedKey& long_term_shared)
     : id_(id),
       peer_{hs.peer_long_term_pk, hs.peer_dht_pk, long_term_shared},
-      route_(route),
+      paths_(address),
       state_(make_incoming(s, now, hs)) {
     announce(s, Status::kNotConfirmed, CloseReason::kNone);  // a new connection's first status
+    if (via.kind == RouteKind::kUdp) heard(s, now, via);     // relays: with the first data packet
     send_temp(s, now);
     auto& nc = std::get<NotConfirmed>(state_);
     Io io(*this, s, nc.session);
@@ -120,14 +121,69 @@ handshake::HandshakeBytes Connection::build_handshake(Services& s, Instant now, 
     return handshake::create_handshake(p, peer_.long_term_shared, s.rng);
 }
 
-void Connection::send_over_route(Services& s, std::span<const std::uint8_t> bytes) {
-    std::visit([&](const UdpRoute& udp) { s.out.transmit(udp.address, bytes); }, route_);
+// --- paths (route.hpp) -------------------------------------------------------------------------
+
+bool Connection::send_over_route(Services& s, std::span<const std::uint8_t> bytes, bool handshake) {
+    Delivery d{has_address(paths_.udp), has_address(paths_.udp)};
+    if (s.relays_connected && !paths_.direct) d = deliver_relayed(s, bytes, handshake);
+    if (d.udp) s.out.transmit(paths_.udp, bytes);
+    return d.sent;
+}
+
+Connection::Delivery Connection::deliver_relayed(Services& s, std::span<const std::uint8_t> packet,
+                                                 bool handshake) {
+    const bool relayed = s.out.relay_send(peer_.dht_pk, packet);
+    Delivery d{false, relayed};
+    if (!has_address(paths_.udp)) return d;
+    // Handshake packets always try UDP as well; so does the first packet after each probe
+    // interval (c-toxcore probes only with packets under 96 bytes, which a bulk stream may not
+    // send for a long time), and anything the relays could not take.
+    if (handshake || !relayed) {
+        d.udp = true;
+    } else if (paths_.probe_due) {
+        paths_.probe_due = false;
+        d.udp = true;
+    }
+    d.sent = d.sent || d.udp;
+    return d;
+}
+
+void Connection::heard(Services& s, Instant now, Via via) {
+    if (via.kind == RouteKind::kUdp) {
+        paths_.udp_heard = now;
+        paths_.direct = true;
+        if (paths_.reported != RouteKind::kUdp) report_route(s, RouteKind::kUdp, {});
+        return;
+    }
+    if (paths_.direct) return;  // UDP works: relay copies change nothing
+    if (paths_.reported != RouteKind::kTcpRelay || paths_.reported_relay != via.relay) {
+        report_route(s, RouteKind::kTcpRelay, via.relay);
+    }
+}
+
+void Connection::report_route(Services& s, RouteKind kind, RelayId relay) {
+    // Only a connection with a session has a path worth reporting; before that the change is
+    // reported with the first packet after the session exists. Without relays there is only
+    // one kind of path: nothing to report.
+    if (!s.relays_added) return;
+    if (!std::holds_alternative<NotConfirmed>(state_) &&
+        !std::holds_alternative<Established>(state_)) {
+        return;
+    }
+    paths_.reported = kind;
+    paths_.reported_relay = relay;
+    event(s, RouteChanged{id_, peer_.long_term_pk, kind,
+                          kind == RouteKind::kTcpRelay ? relay : RelayId{},
+                          kind == RouteKind::kUdp ? paths_.udp : Address{}, user_tag_});
 }
 
 void Connection::send_temp(Services& s, Instant now) {
     auto send = [&](auto& temp, bool is_handshake) {
-        send_over_route(s, temp.bytes);
+        const bool sent = send_over_route(s, temp.bytes, true);
         temp.last_sent = now;
+        // A packet no path took (relays only, none connected yet) is retried on schedule but
+        // does not count towards max_handshake_sends (as in c-toxcore).
+        if (!sent) return;
         ++temp.sends;
         ++stats_.packets_sent;
         if (is_handshake) {
@@ -144,21 +200,22 @@ void Connection::send_temp(Services& s, Instant now) {
 
 // --- the handshake phase -----------------------------------------------------------------------
 
-void Connection::on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes) {
+bool Connection::on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes) {
     auto* st = std::get_if<CookieRequesting>(&state_);
     if (st == nullptr) {
         s.drop(DropReason::kWrongStatus);  // e.g. a late duplicate after we moved on
-        return;
+        return false;
     }
     auto cookie = handshake::consume_cookie_response(bytes, st->dht_shared, st->echo_id);
     if (!cookie) {
         s.drop(cookie.error());
-        return;
+        return false;
     }
     HandshakeSending next{std::move(st->ours), {}};
     next.handshake.bytes = build_handshake(s, now, next.ours, *cookie);
     transition(s, std::move(next));  // the send counter restarts with the new temp packet
     send_temp(s, now);
+    return true;
 }
 
 NotConfirmed Connection::not_confirmed(const Services& s, OurHalf ours,
@@ -178,10 +235,10 @@ NotConfirmed Connection::make_incoming(Services& s, Instant now,
 }
 
 void Connection::adopt(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-                       std::optional<Route> new_route) {
+                       std::optional<Address> new_address) {
     bool answer = false;  // send our (new) handshake at once
-    if (new_route) {
-        route_ = *new_route;  // path B: the peer reached us from another address
+    if (new_address) {
+        paths_.udp = *new_address;  // path B: the peer reached us from another address
         answer = true;
     }
     if (auto* cr = std::get_if<CookieRequesting>(&state_)) {

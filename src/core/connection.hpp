@@ -101,11 +101,12 @@ struct Peer {
 class Connection {
   public:
     /// An outgoing connection in CookieRequesting; the first cookie request goes out now.
-    Connection(Services& s, ConnectionId id, Instant now, Peer peer, Route route,
+    Connection(Services& s, ConnectionId id, Instant now, Peer peer, const Address& address,
                const crypto::SharedKey& dht_shared);
     /// An accepted incoming connection, straight in NotConfirmed; our handshake goes out now.
+    /// `via` is where the handshake came from (a UDP handshake makes the connection direct).
     Connection(Services& s, ConnectionId id, Instant now, const handshake::HandshakeInfo& hs,
-               Route route, const crypto::SharedKey& long_term_shared);
+               const Address& address, Via via, const crypto::SharedKey& long_term_shared);
 
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -121,9 +122,12 @@ class Connection {
     [[nodiscard]] const crypto::SharedKey& long_term_shared() const {
         return peer_.long_term_shared;
     }
-    [[nodiscard]] const Route& route() const { return route_; }
-    /// The UDP address of the route (the only kind of route today).
-    [[nodiscard]] const Address& address() const { return *udp_address(route_); }
+    /// The peer's UDP address; Address{} when it is reached only through relays.
+    [[nodiscard]] const Address& address() const { return paths_.udp; }
+    /// Sets the UDP address of a connection that had none (see endpoint_dispatch.cpp).
+    void learn_address(const Address& address) { paths_.udp = address; }
+    /// True while a valid UDP packet arrived within udp_direct_timeout (as of the last input).
+    [[nodiscard]] bool direct() const { return paths_.direct; }
     [[nodiscard]] ConnectionInfo info() const;
     /// What the handshake acceptance decision may know of this connection.
     [[nodiscard]] ExistingView view() const;
@@ -147,16 +151,21 @@ class Connection {
     }
 
     // --- inputs (the endpoint has already matched the packet to this connection) ---
-    void on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes);
-    void on_data(Services& s, Instant now, std::span<const std::uint8_t> bytes);
+    // Each returns whether the packet was valid; the caller then reports where it came from
+    // with heard().
+    bool on_cookie_response(Services& s, Instant now, std::span<const std::uint8_t> bytes);
+    bool on_data(Services& s, Instant now, std::span<const std::uint8_t> bytes);
+    /// A valid packet of this connection arrived through `via`: keeps the direct state and
+    /// reports RouteChanged when the path the peer's packets arrive on changes.
+    void heard(Services& s, Instant now, Via via);
     void on_timeout(Services& s, Instant now);
     [[nodiscard]] std::optional<Instant> next_deadline(const EndpointConfig& cfg) const;
 
     // --- outcomes of decide_handshake for a verified handshake ---
     /// Verdict::kAdopt: go to NotConfirmed with the peer's session. A handshake from a new
-    /// address (`new_route`) moves the connection there and answers with a new handshake.
+    /// address (`new_address`) moves the connection there and answers with a new handshake.
     void adopt(Services& s, Instant now, const handshake::HandshakeInfo& hs,
-               std::optional<Route> new_route);
+               std::optional<Address> new_address);
     /// Verdict::kRekey: follow the peer's new session (NotConfirmed).
     void rekey(const handshake::HandshakeInfo& hs);
     /// Verdict::kRestart: the peer's DHT key changed (wire.md §4.9 a): report it and start
@@ -177,6 +186,12 @@ class Connection {
     /// pacing allow; returns its size, or 0 with `retry_at` set when paced / nothing to send.
     std::size_t produce(Services& s, Instant now, std::span<std::uint8_t> buffer,
                         std::optional<Instant>& retry_at);
+    /// Where a produced packet goes: hands it to the relays when the connection is not direct
+    /// (route.hpp) and returns whether it also goes over UDP to address().
+    bool deliver_produced(Services& s, std::span<const std::uint8_t> packet) {
+        if (!s.relays_connected || paths_.direct) return has_address(paths_.udp);
+        return deliver_relayed(s, packet, false).udp;
+    }
 
     void set_user_tag(std::uint64_t tag) { user_tag_ = tag; }
     [[nodiscard]] std::uint64_t user_tag() const { return user_tag_; }
@@ -206,7 +221,8 @@ class Connection {
                                              const handshake::HandshakeInfo& hs);
     void establish(Services& s, Instant now);
     void send_temp(Services& s, Instant now);
-    void send_over_route(Services& s, std::span<const std::uint8_t> bytes);
+    /// Sends a packet over the paths route.hpp describes; false when no path took it.
+    bool send_over_route(Services& s, std::span<const std::uint8_t> bytes, bool handshake);
     /// Seals a data-packet plaintext with the session into `out`; returns the packet size.
     std::size_t seal(Session& ses, std::span<const std::uint8_t> plain,
                      std::span<std::uint8_t> out);
@@ -214,9 +230,18 @@ class Connection {
     std::size_t open(Services& s, Session& ses, std::span<const std::uint8_t> bytes,
                      std::span<std::uint8_t> plain);
 
+    struct Delivery {
+        bool udp = false;   ///< also send over UDP
+        bool sent = false;  ///< some path took it
+    };
+    /// The not-direct case of the routing rule: relays, plus UDP for handshake packets and
+    /// probes.
+    Delivery deliver_relayed(Services& s, std::span<const std::uint8_t> packet, bool handshake);
+    void report_route(Services& s, RouteKind kind, RelayId relay);
+
     ConnectionId id_;
     Peer peer_;
-    Route route_;
+    Paths paths_;
     std::uint64_t user_tag_ = 0;
     State state_;
     ConnectionStats stats_;

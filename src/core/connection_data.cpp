@@ -77,6 +77,16 @@ std::optional<Instant> Connection::next_deadline(const EndpointConfig& cfg) cons
 
 void Connection::on_timeout(Services& s, Instant now) {
     const auto& cfg = s.config;
+    // The direct state (route.hpp) is refreshed on every timer: at least once per resend or
+    // REQUEST interval, so UDP silence moves packets to the relays within about a second of
+    // udp_direct_timeout.
+    if (paths_.direct && (!paths_.udp_heard || *paths_.udp_heard + cfg.udp_direct_timeout <= now)) {
+        paths_.direct = false;
+    }
+    if (!paths_.direct && paths_.udp_probed + cfg.udp_probe_interval <= now) {
+        paths_.udp_probed = now;
+        paths_.probe_due = true;
+    }
     // The temp packet: resent every resend_interval, the attempt ends after the last send.
     auto temp_due = [&](auto& temp) {
         if (temp.last_sent + cfg.resend_interval > now) return;
@@ -163,23 +173,23 @@ std::size_t Connection::open(Services& s, Session& ses, std::span<const std::uin
 
 // --- receiving ---------------------------------------------------------------------------------
 
-void Connection::on_data(Services& s, Instant now, std::span<const std::uint8_t> bytes) {
+bool Connection::on_data(Services& s, Instant now, std::span<const std::uint8_t> bytes) {
     const Live l = live(state_);
     if (l.session == nullptr) {
         s.drop(DropReason::kWrongStatus);
-        return;
+        return false;
     }
     l.stream->prefetch_receive();  // loads overlap the decryption
     // Not zeroed (1.4 KB per packet): open() writes the first n bytes, or zeroes them on failure,
     // and nothing reads past n.
     std::array<std::uint8_t, wire::kMaxDataPlainSize> plain_buf;  // NOLINT(*-member-init)
     const std::size_t n = open(s, *l.session, bytes, plain_buf);
-    if (n == 0) return;
+    if (n == 0) return false;
     auto plain = wire::decode_data_plain(std::span<const std::uint8_t>(plain_buf).first(n));
     if (!plain) {
         s.drop(plain.error() == wire::DecodeError::kOnlyPadding ? DropReason::kOnlyPadding
                                                                 : DropReason::kBadLength);
-        return;
+        return false;
     }
     if (auto* est = std::get_if<Established>(&state_)) est->last_received = now;
     ++stats_.packets_received;
@@ -189,12 +199,13 @@ void Connection::on_data(Services& s, Instant now, std::span<const std::uint8_t>
     }
     if (plain->message[0] == wire::kIdKill) {
         transition(s, Closed{CloseReason::kKilledByPeer}, CloseReason::kKilledByPeer);
-        return;  // the peer tore the session down; no KILL goes back
+        return true;  // the peer tore the session down; no KILL goes back
     }
     if (std::holds_alternative<NotConfirmed>(state_)) establish(s, now);
     auto& est = std::get<Established>(state_);
     Io io(*this, s, est.session);
     est.stream.on_message(io, now, plain->packet_number, plain->buffer_start, plain->message);
+    return true;
 }
 
 void Connection::establish(Services& s, Instant now) {
@@ -269,6 +280,9 @@ ConnectionInfo Connection::info() const {
     i.peer_key = peer_.long_term_pk;
     i.peer_dht_key = peer_.dht_pk;
     i.address = address();
+    i.route = paths_.reported;
+    i.relay = paths_.reported_relay;
+    i.direct = paths_.direct;
     if (const auto* st = std::get_if<CookieRequesting>(&state_)) {
         i.handshake_sends = st->request.sends;
     }

@@ -13,7 +13,7 @@ class Connection::Io final : public data::StreamIo {
     void send_plain(std::span<const std::uint8_t> plain) override {
         std::array<std::uint8_t, wire::kMaxPacketSize> packet{};
         const std::size_t n = conn_.seal(session_, plain, packet);
-        if (n > 0) conn_.send_over_route(s_, std::span<const std::uint8_t>(packet).first(n));
+        if (n > 0) conn_.send_over_route(s_, std::span<const std::uint8_t>(packet).first(n), false);
     }
     [[nodiscard]] std::size_t transmit_room() const override { return s_.out.transmit_room(); }
     void wants_to_send() override { s_.out.wants_to_send(conn_.id_); }

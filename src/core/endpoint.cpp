@@ -82,16 +82,33 @@ std::optional<Transmit> Endpoint::Impl::poll_transmit(Instant now, std::span<std
         slot.ready = false;
         if (!slot.conn) continue;
         auto s = services();
-        std::optional<Instant> retry_at;
-        const std::size_t n = slot.conn->produce(s, now, buffer, retry_at);
-        if (n > 0) {
-            slot.ready = true;
-            ready_.push_back(index);
-            ++stats_.datagrams_sent;
-            stats_.bytes_sent += n;
-            return Transmit{slot.conn->address(), n};
+        core::Connection& conn = *slot.conn;
+        // A packet for the relays is handed over here and the next one produced at once (up
+        // to the route's share of the relay's queue, then the connection waits for
+        // consume_relay_bytes); only UDP datagrams leave through the return value.
+        for (std::size_t burst = 0; burst < kRelayBurst; ++burst) {
+            if (s.relays_connected && !conn.direct() && !relay_room(conn.peer_dht_key())) {
+                relay_blocked_.push_back(index);
+                break;
+            }
+            std::optional<Instant> retry_at;
+            const std::size_t n = conn.produce(s, now, buffer, retry_at);
+            if (n == 0) {
+                after(index);  // paced: its timer now includes the pacing deadline
+                break;
+            }
+            if (conn.deliver_produced(s, std::span<const std::uint8_t>(buffer).first(n))) {
+                slot.ready = true;
+                ready_.push_back(index);
+                ++stats_.datagrams_sent;
+                stats_.bytes_sent += n;
+                return Transmit{conn.address(), n};
+            }
+            if (burst + 1 == kRelayBurst) {
+                slot.ready = true;
+                ready_.push_back(index);
+            }
         }
-        after(index);  // paced: its timer now includes the pacing deadline
     }
     return std::nullopt;
 }
@@ -133,12 +150,13 @@ std::optional<std::uint32_t> Endpoint::Impl::allocate_slot() {
 }
 
 void Endpoint::Impl::bind_address(std::uint32_t index, const Address& address) {
-    by_addr_.assign(address, index);
+    if (core::has_address(address)) by_addr_.assign(address, index);
 }
 
 void Endpoint::Impl::remove(std::uint32_t index) {
     Slot& slot = slots_[index];
     if (!slot.conn) return;
+    sync_relay_routes(index, true);
     by_addr_.erase(slot.conn->address(), index);
     if (auto it = by_key_.find(slot.conn->peer_key()); it != by_key_.end() && it->second == index) {
         by_key_.erase(it);
@@ -158,6 +176,7 @@ void Endpoint::Impl::after(std::uint32_t index) {
         prune_timers();
         return;
     }
+    if (relays_live_ > 0) sync_relay_routes(index, false);
     const auto deadline = slot.conn->next_deadline(cfg_);
     // A deadline that only moved later (the silence timer moves on every packet) keeps its
     // earlier heap entry; when that comes due, handle_timeout re-arms it for the real one.
@@ -184,6 +203,10 @@ std::optional<Instant> Endpoint::Impl::next_timeout() const {
     std::optional<Instant> next = next_rotation_;
     if (!timers_.empty() && timers_.top().at < *next) next = timers_.top().at;
     if (auto d = discovery_.next_timeout(); d && *d < *next) next = d;
+    for (const RelaySlot& r : relays_) {
+        if (!r.client) continue;
+        if (auto d = r.client->next_timeout(); d && *d < *next) next = d;
+    }
     return next;
 }
 
@@ -219,6 +242,11 @@ void Endpoint::Impl::handle_timeout(Instant now) {
     incoming_.expire(now);
     discovery_.handle_timeout(now);
     take_discovery_events();
+    for (std::size_t i = 0; i < relays_.size(); ++i) {
+        if (!relays_[i].client) continue;
+        relays_[i].client->handle_timeout(now);
+        take_relay_events(now, i);
+    }
 }
 
 // --- discovery ---------------------------------------------------------------------------------
@@ -287,6 +315,7 @@ std::vector<ConnectionId> Endpoint::Impl::connections() const {
 Result<ConnectionId> Endpoint::Impl::connect(Instant now, const PublicKey& peer_key,
                                              const PublicKey& peer_dht_key,
                                              const Address& address) {
+    if (!core::has_address(address) && relays_live_ == 0) return tl::unexpected(Error::kNoRoute);
     if (by_key_.contains(peer_key)) return tl::unexpected(Error::kAlreadyConnected);
     core::Peer peer{peer_key, peer_dht_key, {}};
     crypto::SharedKey dht_shared;
@@ -299,8 +328,8 @@ Result<ConnectionId> Endpoint::Impl::connect(Instant now, const PublicKey& peer_
     Slot& slot = slots_[*index];
     const ConnectionId id = make_id(*index, slot.generation);
     auto s = services();
-    slot.conn = std::make_unique<core::Connection>(s, id, now, std::move(peer),
-                                                   core::UdpRoute{address}, dht_shared);
+    slot.conn =
+        std::make_unique<core::Connection>(s, id, now, std::move(peer), address, dht_shared);
     by_key_[peer_key] = *index;
     bind_address(*index, address);
     after(*index);
@@ -328,8 +357,9 @@ Result<ConnectionId> Endpoint::Impl::create_incoming(Instant now,
     Slot& slot = slots_[*index];
     const ConnectionId id = make_id(*index, slot.generation);
     auto s = services();
-    slot.conn =
-        std::make_unique<core::Connection>(s, id, now, hs, core::UdpRoute{from}, long_term_shared);
+    // A handshake that came over UDP makes the connection direct from the start.
+    const core::Via via{core::has_address(from) ? RouteKind::kUdp : RouteKind::kNone, {}};
+    slot.conn = std::make_unique<core::Connection>(s, id, now, hs, from, via, long_term_shared);
     by_key_[hs.peer_long_term_pk] = *index;
     bind_address(*index, from);
     after(*index);
@@ -377,6 +407,32 @@ Result<ConnectionId> Endpoint::connect(Instant now, const PublicKey& peer_key,
                                        const PublicKey& peer_dht_key, const Address& address) {
     return impl_->connect(now, peer_key, peer_dht_key, address);
 }
+Result<ConnectionId> Endpoint::connect(Instant now, const PublicKey& peer_key,
+                                       const PublicKey& peer_dht_key) {
+    return impl_->connect(now, peer_key, peer_dht_key, Address{});
+}
+Result<RelayId> Endpoint::add_relay(Instant now, const PublicKey& relay_key) {
+    return impl_->add_relay(now, relay_key);
+}
+Result<void> Endpoint::remove_relay(Instant now, RelayId relay) {
+    return impl_->remove_relay(now, relay);
+}
+Result<void> Endpoint::relay_opened(Instant now, RelayId relay) {
+    return impl_->relay_opened(now, relay);
+}
+void Endpoint::handle_relay_bytes(Instant now, RelayId relay, std::span<const std::uint8_t> bytes) {
+    impl_->handle_relay_bytes(now, relay, bytes);
+}
+void Endpoint::relay_closed(Instant now, RelayId relay) { impl_->relay_closed(now, relay); }
+std::span<const std::uint8_t> Endpoint::relay_pending(RelayId relay) const {
+    return impl_->relay_pending(relay);
+}
+void Endpoint::consume_relay_bytes(RelayId relay, std::size_t n) {
+    impl_->consume_relay_bytes(relay, n);
+}
+Result<RelayInfo> Endpoint::relay_info(RelayId relay) const { return impl_->relay_info(relay); }
+std::vector<RelayId> Endpoint::relays() const { return impl_->relays(); }
+
 Result<ConnectionId> Endpoint::accept(Instant now, RequestId request) {
     return impl_->accept(now, request.value);
 }

@@ -45,7 +45,7 @@ void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
     const std::uint32_t* bound = by_addr_.find(from);
     if (type == wire::kHandshakeType) {
         ++stats_.handshakes_received;
-        handle_handshake(now, from, bound, bytes);
+        handle_handshake(now, from, bound, bytes, core::Via{});
         return;
     }
     if (type == wire::kDataType) ++stats_.data_packets_received;
@@ -56,11 +56,9 @@ void Endpoint::Impl::handle_datagram(Instant now, const Address& from,
     const std::uint32_t index = *bound;
     core::Connection& conn = *slots_[index].conn;
     conn.prefetch();
-    if (type == wire::kCookieResponseType) {
-        conn.on_cookie_response(s, now, bytes);
-    } else {
-        conn.on_data(s, now, bytes);
-    }
+    const bool valid = type == wire::kCookieResponseType ? conn.on_cookie_response(s, now, bytes)
+                                                         : conn.on_data(s, now, bytes);
+    if (valid) conn.heard(s, now, core::Via{});
     after(index);
 }
 
@@ -77,6 +75,15 @@ void Endpoint::Impl::handle_cookie_request(Instant now, const Address& from,
         s.drop(DropReason::kRateLimited);
         return;
     }
+    if (const auto response = answer_cookie_request(now, bytes)) {
+        transmit(from, *response);
+        ++stats_.cookie_responses_sent;
+    }
+}
+
+std::optional<handshake::CookieResponseBytes> Endpoint::Impl::answer_cookie_request(
+    Instant now, std::span<const std::uint8_t> bytes) {
+    auto s = services();
     bool over_budget = false;
     auto request = handshake::consume_cookie_request(
         bytes, [&](const PublicKey& pk) -> const crypto::SharedKey* {
@@ -89,15 +96,13 @@ void Endpoint::Impl::handle_cookie_request(Instant now, const Address& from,
         });
     if (!request) {
         s.drop(over_budget ? DropReason::kUnderLoad : request.error());
-        return;
+        return std::nullopt;
     }
-    const auto response = handshake::create_cookie_response(*request, jar_, now, rng_);
-    transmit(from, response);
-    ++stats_.cookie_responses_sent;
+    return handshake::create_cookie_response(*request, jar_, now, rng_);
 }
 
 void Endpoint::Impl::handle_handshake(Instant now, const Address& from, const std::uint32_t* bound,
-                                      std::span<const std::uint8_t> bytes) {
+                                      std::span<const std::uint8_t> bytes, core::Via via) {
     auto s = services();
     // Verify (wire.md §2.4, §3.3 row 4). From a bound address only that connection's peer is
     // expected; from elsewhere any long-term key, which costs a stranger's key agreement unless
@@ -128,6 +133,14 @@ void Endpoint::Impl::handle_handshake(Instant now, const Address& from, const st
     } else if (auto it = by_key_.find(hs->peer_long_term_pk); it != by_key_.end()) {
         index = it->second;
     }
+    if (index && core::has_address(from) && !core::has_address(slots_[*index].conn->address())) {
+        // A peer known only through relays sent an authentic handshake over UDP (often the UDP
+        // copy of one the relay delivered first, so a replay below): learn its address. Data
+        // over UDP is accepted from it, but the connection is direct only once one such packet
+        // opened, which a replayed handshake cannot fake.
+        slots_[*index].conn->learn_address(from);
+        bind_address(*index, from);
+    }
     std::optional<core::ExistingView> existing;
     if (index) existing = slots_[*index].conn->view();
     const auto arrival =
@@ -138,7 +151,7 @@ void Endpoint::Impl::handle_handshake(Instant now, const Address& from, const st
     if (!index) {
         apply_new(now, decision, *hs, from, computed);
     } else {
-        apply(now, decision, *hs, from, *index, arrival);
+        apply(now, decision, *hs, from, *index, arrival, via);
     }
 }
 
@@ -153,7 +166,8 @@ void Endpoint::Impl::apply_new(Instant now, const core::Decision& d,
 }
 
 void Endpoint::Impl::apply(Instant now, const core::Decision& d, const handshake::HandshakeInfo& hs,
-                           const Address& from, std::uint32_t index, core::Arrival arrival) {
+                           const Address& from, std::uint32_t index, core::Arrival arrival,
+                           core::Via via) {
     auto s = services();
     core::Connection& conn = *slots_[index].conn;
     switch (d.verdict) {
@@ -171,13 +185,16 @@ void Endpoint::Impl::apply(Instant now, const core::Decision& d, const handshake
             conn.restart_with_dht_key(s, now, hs.peer_dht_pk);
             break;
         case core::Verdict::kAdopt:
-            if (arrival == core::Arrival::kBoundAddress) {
+            // Through a relay the connection keeps its UDP address (if any): the relay path is
+            // the peer's DHT key, which the handshake names.
+            if (arrival == core::Arrival::kBoundAddress || !core::has_address(from)) {
                 conn.adopt(s, now, hs, std::nullopt);
             } else {
                 by_addr_.erase(conn.address(), index);
-                conn.adopt(s, now, hs, core::UdpRoute{from});
+                conn.adopt(s, now, hs, from);
                 bind_address(index, from);
             }
+            conn.heard(s, now, via);
             break;
     }
     after(index);

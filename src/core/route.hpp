@@ -1,28 +1,45 @@
-// How a connection reaches its peer. Today one kind: a UDP address. A TCP relay (the relay
-// connection plus the peer's connection id on it) becomes a second alternative here; the
-// connection only ever calls send_over(), and its data stream does not depend on the route,
-// so a stream can move from one route to another without losing or reordering data.
+// How a connection reaches its peer: directly over UDP (an address, once one is known) and
+// through the endpoint's TCP relays (by the peer's DHT key). The connection decides per packet
+// (deliver()); the data stream above never depends on the path, so it can move from one path
+// to the other without losing or reordering data.
+//
+// Rule (c-toxcore's, spec tcp_relay.md §7.6): while a valid UDP packet of the connection
+// arrived within udp_direct_timeout the connection is "direct" and everything goes over UDP.
+// Otherwise packets go through the relays; handshake packets also over UDP when an address is
+// known, and one packet per udp_probe_interval too, so a UDP path that comes back is found
+// (its relay copy is then a duplicate the peer drops). Without relays everything goes over UDP, as
+// before relays existed.
 #pragma once
 
-#include <span>
-#include <variant>
+#include <cstddef>
+#include <optional>
 
 #include <netcrypto/address.hpp>
+#include <netcrypto/endpoint.hpp>
+#include <netcrypto/time.hpp>
 
 namespace netcrypto::core {
 
-/// Direct UDP to the peer's address.
-struct UdpRoute {
-    Address address;
-    friend bool operator==(const UdpRoute&, const UdpRoute&) = default;
+/// The address of a peer reached only through relays: 0.0.0.0:0, never a real source.
+inline bool has_address(const Address& a) { return a != Address{}; }
+
+/// Where a packet came from.
+struct Via {
+    RouteKind kind = RouteKind::kUdp;
+    RelayId relay;  ///< with kTcpRelay
 };
 
-using Route = std::variant<UdpRoute>;
+/// A connection's paths and what it last reported about them.
+struct Paths {
+    explicit Paths(const Address& address) : udp(address) {}
 
-/// The UDP address of a route, or nullptr when it has none (a relay route).
-inline const Address* udp_address(const Route& r) {
-    const auto* udp = std::get_if<UdpRoute>(&r);
-    return udp != nullptr ? &udp->address : nullptr;
-}
+    Address udp;                         ///< Address{} while none is known
+    std::optional<Instant> udp_heard{};  ///< the last valid UDP packet
+    Instant udp_probed{};                ///< the last small packet tried over UDP while not direct
+    bool direct = false;     ///< udp_heard within udp_direct_timeout (refreshed on timers)
+    bool probe_due = false;  ///< the next small packet goes over UDP too
+    RouteKind reported = RouteKind::kNone;  ///< the last RouteChanged
+    RelayId reported_relay{};
+};
 
 }  // namespace netcrypto::core

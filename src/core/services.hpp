@@ -30,6 +30,9 @@ class Outputs {
     virtual void event(const Event& e) = 0;
     /// Tells the endpoint the connection has data it may send now (poll_transmit will ask it).
     virtual void wants_to_send(ConnectionId id) = 0;
+    /// Sends a net_crypto packet to the peer with DHT key `dht` through the relays (a linked
+    /// route first, else out-of-band); false when no relay took it.
+    virtual bool relay_send(const PublicKey& dht, std::span<const std::uint8_t> bytes) = 0;
 };
 
 /// Everything a connection may use while handling one input.
@@ -41,6 +44,11 @@ struct Services {
     const EndpointConfig& config;
     EndpointStats& stats;
     Outputs& out;
+    /// At least one relay is connected: packets of connections that are not directly
+    /// connected go through relays (route.hpp).
+    bool relays_connected = false;
+    /// The endpoint has relays (connected or not): connections report RouteChanged.
+    bool relays_added = false;
 
     void drop(DropReason r) const { ++stats.dropped[static_cast<std::size_t>(r)]; }
 };

@@ -160,6 +160,17 @@ class MiniRelay {
         return true;
     }
 
+    /// Client i's TCP connection ended: its partners get DISCONNECT, it is forgotten.
+    void close(std::size_t i) {
+        Peer& p = peers_[i];
+        if (!p.confirmed) return;
+        for (Slot& s : p.slots) {
+            if (s.used && s.online) unlink(i, s.pk);
+            s = Slot{};
+        }
+        p.confirmed = false;
+    }
+
   private:
     struct Slot {
         bool used = false;
