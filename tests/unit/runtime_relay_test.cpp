@@ -162,6 +162,7 @@ class TcpRelay {
                     }
                 }
                 if (dead) {
+                    if (mode_ == Mode::kMiniRelay) relay.close(c.relay_index);
                     ::close(c.fd);
                     c.fd = -1;
                 }
