@@ -85,6 +85,12 @@ class TcpRelay {
         stop_ = true;
         thread_.join();
     }
+    /// Closes (from the relay's side) the connections of the client whose key is `client`;
+    /// the listener stays.
+    void cut(const PublicKey& client) {
+        cut_key_ = client;
+        cut_requested_ = true;
+    }
     [[nodiscard]] std::uint16_t port() const { return port_; }
     [[nodiscard]] const PublicKey& key() const { return keys_.public_key; }
     [[nodiscard]] Address address() const { return Address::ipv4(127, 0, 0, 1, port_); }
@@ -167,6 +173,15 @@ class TcpRelay {
                     c.fd = -1;
                 }
             }
+            if (cut_requested_.exchange(false) && mode_ == Mode::kMiniRelay) {
+                for (auto& c : conns) {
+                    if (c.fd >= 0 && relay.conn(c.relay_index).client_pk() == cut_key_) {
+                        relay.close(c.relay_index);
+                        ::close(c.fd);
+                        c.fd = -1;
+                    }
+                }
+            }
             std::erase_if(conns, [](const Conn& c) { return c.fd < 0; });
         }
         for (auto& c : conns) ::close(c.fd);
@@ -180,6 +195,8 @@ class TcpRelay {
     int listen_fd_ = -1;
     std::uint16_t port_ = 0;
     std::atomic<bool> stop_{false};
+    PublicKey cut_key_;  ///< written before cut_requested_ is set
+    std::atomic<bool> cut_requested_{false};
     std::thread thread_;
 };
 
@@ -358,6 +375,57 @@ TEST(RuntimeRelay, TwoRelayOnlyEndpointsConnectThroughTheRelay) {
     }
     EXPECT_TRUE(routed) << "no RouteChanged to kTcpRelay on the connecting side";
     EXPECT_EQ(a.loop.stats(a.endpoint).datagrams_out, 0U) << "no_udp sent a datagram";
+}
+
+/// Sends one lossless message `from` → `to` on their connections and waits until it is read.
+bool message_arrives(Node& from, ConnectionId from_id, Node& to, ConnectionId to_id,
+                     std::uint8_t tag) {
+    const std::array<std::uint8_t, 3> msg{160, tag, 0x55};
+    if (!from.endpoint.send_lossless(monotonic_now(), from_id, msg)) return false;
+    std::array<std::uint8_t, 1400> buf{};
+    return run_until({&from.loop, &to.loop}, 10s, [&] {
+        auto n = to.endpoint.read_lossless(monotonic_now(), to_id, buf);
+        return n && *n == msg.size() && buf[1] == tag;
+    });
+}
+
+TEST(RuntimeRelay, SessionSurvivesACutOfOneSidesRelayLink) {
+    TcpRelay server(TcpRelay::Mode::kMiniRelay);
+    ASSERT_TRUE(server.start(0));
+    EndpointConfig cfg;
+    cfg.accept_all = true;
+    Node a(cfg);
+    Node b;
+    auto ra = a.loop.add_relay(a.endpoint, server.address(), server.key(), fast_options());
+    auto rb = b.loop.add_relay(b.endpoint, server.address(), server.key(), fast_options());
+    ASSERT_TRUE(ra && rb);
+    ASSERT_TRUE(run_until({&a.loop, &b.loop}, 5s, [&] {
+        return a.relay_event(RelayState::kConnected) && b.relay_event(RelayState::kConnected);
+    })) << "relays not connected within 5 s";
+    auto bid =
+        b.endpoint.connect(monotonic_now(), a.endpoint.public_key(), a.endpoint.dht_public_key());
+    ASSERT_TRUE(bid.has_value());
+    std::optional<ConnectionId> aid;
+    ASSERT_TRUE(run_until({&a.loop, &b.loop}, 10s, [&] {
+        for (const auto& e : a.events) {
+            const auto* s = e.get_if<StatusChanged>();
+            if (s != nullptr && s->to == Status::kEstablished) aid = s->connection;
+        }
+        auto info = b.endpoint.info(*bid);
+        return aid && info && info->status == Status::kEstablished;
+    })) << "not Established through the relay within 10 s";
+    ASSERT_TRUE(message_arrives(b, *bid, a, *aid, 1)) << "B → A before the cut";
+    ASSERT_TRUE(message_arrives(a, *aid, b, *bid, 2)) << "A → B before the cut";
+
+    server.cut(b.endpoint.dht_public_key());
+    const std::size_t mark = b.events.size();
+    ASSERT_TRUE(run_until({&a.loop, &b.loop}, 5s, [&] {
+        const auto down = b.relay_event(RelayState::kDisconnected, mark);
+        return down && b.relay_event(RelayState::kConnected, *down);
+    })) << "B's relay link not back within 5 s of the cut";
+    EXPECT_TRUE(message_arrives(b, *bid, a, *aid, 3)) << "B → A after B's link came back";
+    EXPECT_TRUE(message_arrives(a, *aid, b, *bid, 4)) << "A → B after B's link came back";
+    EXPECT_EQ(b.loop.relay_stats(b.endpoint, *rb).connects, 2U);
 }
 
 TEST(RuntimeRelay, NoUdpDiscardsAndCountsDatagrams) {
