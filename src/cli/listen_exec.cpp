@@ -228,10 +228,9 @@ void ExecServer::write_to_child(Child& c) {
         const ssize_t n = ::write(c.in_fd, c.to_child.data() + off, c.to_child.size() - off);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
-        if (n <= 0) {  // the child closed its stdin (or exited): the rest has no reader
-            off = c.to_child.size();
-            close_stdin(c);
-            break;
+        if (n <= 0) {        // the child closed its stdin (or exited): the rest has no reader
+            close_stdin(c);  // drops what is buffered (to_child is empty afterwards)
+            return;
         }
         off += static_cast<std::size_t>(n);
     }
