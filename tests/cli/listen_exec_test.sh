@@ -148,7 +148,7 @@ $(head -c 1000 "$WORK/d$i" | sha256sum)"
     else
         bad "the listener died when its command closed stdin: $(tail -n 2 "$WORK/l5.err")"
     fi
-    [[ "$(cat "$WORK/r5")" == done ]] && ok "and the command's output still reached the peer" ||
+    [[ "$(cat "$WORK/r5")" == "done" ]] && ok "and the command's output still reached the peer" ||
         bad "peer got '$(head -c 100 "$WORK/r5")': $(tail -n 1 "$WORK/r5.err")"
     stop_listen
 else
