@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <fcntl.h>
 #include <functional>
 #include <netinet/in.h>
@@ -35,17 +36,30 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// A listening TCP socket on 127.0.0.1 (port 0: any); -1 on failure.
-int listen_on(std::uint16_t port, int backlog) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+/// A listening TCP socket on 127.0.0.1 or ::1 (port 0: any); -1 on failure.
+int listen_on(std::uint16_t port, int backlog, bool v6 = false) {
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, backlog) != 0) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (v6) {
+        sockaddr_in6 a{};
+        a.sin6_family = AF_INET6;
+        a.sin6_port = htons(port);
+        a.sin6_addr = in6addr_loopback;
+        std::memcpy(&ss, &a, sizeof(a));
+        len = sizeof(a);
+    } else {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        std::memcpy(&ss, &a, sizeof(a));
+        len = sizeof(a);
+    }
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
         ::close(fd);
         return -1;
     }
@@ -53,9 +67,16 @@ int listen_on(std::uint16_t port, int backlog) {
 }
 
 std::uint16_t port_of(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (ss.ss_family == AF_INET6) {
+        sockaddr_in6 a{};
+        std::memcpy(&a, &ss, sizeof(a));
+        return ntohs(a.sin6_port);
+    }
     sockaddr_in a{};
-    socklen_t len = sizeof(a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    std::memcpy(&a, &ss, sizeof(a));
     return ntohs(a.sin_port);
 }
 
@@ -71,8 +92,9 @@ class TcpRelay {
     TcpRelay(const TcpRelay&) = delete;
     TcpRelay& operator=(const TcpRelay&) = delete;
 
-    bool start(std::uint16_t port) {
-        listen_fd_ = listen_on(port, 16);
+    bool start(std::uint16_t port, bool v6 = false) {
+        listen_fd_ = listen_on(port, 16, v6);
+        v6_ = v6;
         if (listen_fd_ < 0) return false;
         port_ = port_of(listen_fd_);
         stop_ = false;
@@ -93,7 +115,14 @@ class TcpRelay {
     }
     [[nodiscard]] std::uint16_t port() const { return port_; }
     [[nodiscard]] const PublicKey& key() const { return keys_.public_key; }
-    [[nodiscard]] Address address() const { return Address::ipv4(127, 0, 0, 1, port_); }
+    [[nodiscard]] Address address() const {
+        if (!v6_) return Address::ipv4(127, 0, 0, 1, port_);
+        Address a;
+        a.family = Address::Family::kIPv6;
+        a.ip[15] = 1;  // ::1
+        a.port = port_;
+        return a;
+    }
     std::atomic<int> accepted{0};
     std::atomic<int> closed_by_client{0};  ///< connections that ended with the client's EOF
 
@@ -194,6 +223,7 @@ class TcpRelay {
     KeyPair keys_;
     int listen_fd_ = -1;
     std::uint16_t port_ = 0;
+    bool v6_ = false;
     std::atomic<bool> stop_{false};
     PublicKey cut_key_;  ///< written before cut_requested_ is set
     std::atomic<bool> cut_requested_{false};
@@ -286,6 +316,18 @@ TEST(RuntimeRelay, ConnectsAndReconnectsAfterTheRelayRestarts) {
     auto info = n.endpoint.relay_info(*id);
     ASSERT_TRUE(info.has_value());
     EXPECT_EQ(info->state, RelayState::kConnected);
+}
+
+TEST(RuntimeRelay, ConnectsOverIPv6) {
+    TcpRelay server(TcpRelay::Mode::kMiniRelay);
+    if (!server.start(0, true)) GTEST_SKIP() << "no IPv6 loopback here";
+    Node n;
+    auto id = n.loop.add_relay(n.endpoint, server.address(), server.key(), fast_options());
+    ASSERT_TRUE(id.has_value()) << id.error();
+    ASSERT_TRUE(
+        run_until({&n.loop}, 5s, [&] { return n.relay_event(RelayState::kConnected).has_value(); }))
+        << "no session with the relay at " << server.address().to_string() << ": "
+        << n.loop.relay_stats(n.endpoint, *id).last_error;
 }
 
 TEST(RuntimeRelay, AbandonsAConnectThatNeverCompletes) {
