@@ -212,6 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 7:  // the application sends
                 if (w.conn) {
                     ByteVec m = in.bytes(1 + in.length(1372));
+                    if (m.empty()) break;  // the input ran out
                     m[0] = static_cast<std::uint8_t>(160 + m[0] % 32);
                     (void)w.ep.send_lossless(w.now, *w.conn, m);
                 }
