@@ -117,8 +117,12 @@ struct EndpointConfig {
     std::uint32_t max_handshake_sends = 8;
     /// An established connection that receives nothing valid for this long closes (kPeerSilent).
     Duration silence_timeout = std::chrono::seconds{32};
-    /// Upper bound of the REQUEST (ack) interval while established.
-    Duration request_interval = std::chrono::seconds{1};
+    /// Upper bound of the REQUEST (ack) interval while established: an idle connection sends
+    /// one REQUEST per interval. Acks of arriving data and repair requests go out sooner (ack
+    /// delay, repair interval). c-toxcore sends one per second; 2 s still keeps a c-toxcore
+    /// peer's view of the UDP path "direct" (it needs a packet within 8 s) through two lost
+    /// packets in a row, at half the idle traffic.
+    Duration request_interval = std::chrono::seconds{2};
     /// Bytes of unacknowledged lossless data a connection may hold (send_lossless would-block).
     std::size_t send_buffer_bytes = std::size_t{8} << 20U;
     /// Bytes of out-of-order or unread lossless data a connection may hold.

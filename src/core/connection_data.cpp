@@ -105,8 +105,16 @@ void Connection::on_timeout(Services& s, Instant now) {
         return;
     }
     if (auto* nc = std::get_if<NotConfirmed>(&state_)) {
+        const std::uint32_t sends = nc->handshake.sends;
         temp_due(nc->handshake);
         if (closed()) return;
+        if (nc->handshake.sends != sends) {
+            // With each handshake resend also a REQUEST: the data packet that confirms the
+            // session to the peer goes out once per resend_interval, whatever the (idle)
+            // request_interval.
+            Io io(*this, s, nc->session);
+            nc->stream.send_request(io, now);
+        }
     }
     if (auto* est = std::get_if<Established>(&state_);
         est != nullptr && est->last_received + cfg.silence_timeout <= now) {
@@ -216,6 +224,10 @@ void Connection::establish(Services& s, Instant now) {
     // Confirm the peer at once: if our earlier REQUEST reached it before our handshake (and was
     // dropped), it would otherwise wait for the next periodic one.
     auto& est = std::get<Established>(state_);
+    // The peer may still be NotConfirmed, waiting for a data packet of ours, for as long as its
+    // handshake attempt lasts: until then idle REQUESTs keep the handshake's resend pace.
+    est.stream.keep_requests_fast(now + s.config.resend_interval * s.config.max_handshake_sends,
+                                  s.config.resend_interval);
     Io io(*this, s, est.session);
     est.stream.send_request(io, now);
 }

@@ -113,6 +113,10 @@ class RelayWorld {
         }
     }
     MiniRelay& relay(std::size_t k) { return *relays_[k]; }
+    /// The relay's end of peer p's connection to relay k (to inject frames).
+    testing::ServerConn& relay_side(Peer& p, std::size_t k) {
+        return relays_[k]->conn(p.relay_conns[k]);
+    }
 
     /// A connects to B (with B's address unless udp_addresses is false: relays only); B
     /// accepts every request.
@@ -433,6 +437,119 @@ TEST(RelayRoute, ReconnectedRelayCarriesTheSessionAgain) {
     ASSERT_TRUE(info);
     EXPECT_EQ(info->stats.connects, 2U);
     EXPECT_EQ(info->stats.confirmations, 2U);
+}
+
+/// A session through one relay, Established, for the hostile-relay tests.
+void establish_relay_only(RelayWorld& w) {
+    w.set_udp(false);
+    w.connect();
+    ASSERT_TRUE(w.run_until([&] { return w.established(); }, 10s)) << "no relay session";
+}
+
+ByteVec random_bytes(SeededRng& rng, std::size_t n) {
+    ByteVec b(n);
+    rng.fill(b);
+    return b;
+}
+
+TEST(RelayHostile, JunkInsideValidFramesIsCountedAndTheSessionCarriesOn) {
+    RelayWorld w(1, /*udp_addresses=*/false, accepting());
+    establish_relay_only(w);
+    SeededRng rng(99);
+    auto& side = w.relay_side(w.b(), 0);
+    const auto before = w.b().ep.stats();
+    constexpr std::size_t kFlood = 5000;
+    for (std::size_t i = 0; i < kFlood; ++i) {
+        // OOB from strangers: random bytes, a net_crypto data packet, a cookie request naming
+        // another key than the sender's.
+        ByteVec oob{7};
+        const ByteVec stranger = random_bytes(rng, 32);
+        oob.insert(oob.end(), stranger.begin(), stranger.end());
+        ByteVec payload = random_bytes(rng, 1 + rng.uniform(1024));
+        if (i % 3 == 1) payload[0] = 0x1b;
+        if (i % 3 == 2) payload = random_bytes(rng, 145), payload[0] = 0x18;
+        oob.insert(oob.end(), payload.begin(), payload.end());
+        side.send(oob);
+        // An unsolicited routing response, a pong nobody asked for, an unknown id.
+        ByteVec resp{1, static_cast<std::uint8_t>(16 + rng.uniform(240))};
+        const ByteVec key = random_bytes(rng, 32);
+        resp.insert(resp.end(), key.begin(), key.end());
+        side.send(resp);
+        side.send(ByteVec{5, 1, 2, 3, 4, 5, 6, 7, 8});
+        side.send(ByteVec{static_cast<std::uint8_t>(12 + i % 4), 0});
+        side.send(ByteVec{9, 1, 2, 3});                            // an onion response
+        side.send(ByteVec{static_cast<std::uint8_t>(255)});        // empty data on an unknown id
+        if (i % 500 == 0) w.run_until([] { return false; }, 1ms);  // keep the relay moving
+    }
+    side.send_raw(ByteVec{0, 0});  // a length-0 frame: skipped
+    w.start_streams(std::size_t{1} << 20U);
+    ASSERT_TRUE(w.run_until([&] { return w.streams_done(); }, 60s))
+        << "the session did not survive junk from the relay: B got " << w.b().received;
+    EXPECT_FALSE(w.a().mismatch);
+    EXPECT_FALSE(w.b().mismatch);
+    const auto info = w.b().ep.relay_info(w.b().relay_ids[0]);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->state, RelayState::kConnected) << "junk inside valid frames closed the relay";
+    const RelayStats& st = info->stats;
+    EXPECT_EQ(st.dropped_by(RelayDropReason::kUnsolicitedRoute), kFlood);
+    EXPECT_EQ(st.dropped_by(RelayDropReason::kUnmatchedPong), kFlood);
+    EXPECT_EQ(st.dropped_by(RelayDropReason::kUnknownId), kFlood);
+    EXPECT_EQ(st.dropped_by(RelayDropReason::kOnion), kFlood);
+    EXPECT_EQ(st.dropped_by(RelayDropReason::kEmptyFrame), 1U);
+    // Each stranger OOB packet is counted once: unmatched, refused by the bounded event queue
+    // (a burst of thousands of frames in one read), or dropped by the endpoint (a random
+    // payload that looks like a cookie request or handshake of the wrong length).
+    const std::uint64_t endpoint_drops = w.b().ep.stats().total_drops() - before.total_drops();
+    EXPECT_EQ(st.unmatched + st.dropped_by(RelayDropReason::kEventQueueFull) + endpoint_drops,
+              kFlood)
+        << "stranger OOB packets must be counted, not handled";
+    EXPECT_EQ(w.b().ep.stats().cookie_responses_sent, before.cookie_responses_sent)
+        << "a cookie request naming another DHT key than its sender was answered";
+    EXPECT_LE(info->pending_write_bytes, std::size_t{80} << 10U) << "relay write queue unbounded";
+    EXPECT_TRUE(w.events_of<IncomingRequest>(w.b()).empty());
+}
+
+TEST(RelayHostile, BrokenFramesCloseTheRelayAndAReconnectionResumes) {
+    RelayWorld w(1, /*udp_addresses=*/false, accepting());
+    establish_relay_only(w);
+    SeededRng rng(7);
+    struct Case {
+        const char* name;
+        ByteVec bytes;
+        RelayCloseReason reason;
+    };
+    ByteVec bad_mac{0, 100};
+    const ByteVec junk = random_bytes(rng, 100);
+    bad_mac.insert(bad_mac.end(), junk.begin(), junk.end());
+    const std::vector<Case> cases{
+        {"wrong MAC", bad_mac, RelayCloseReason::kBadFrame},
+        {"length 2049", ByteVec{0x08, 0x01}, RelayCloseReason::kBadFrame},
+        {"length 16", ByteVec{0x00, 0x10}, RelayCloseReason::kBadFrame},
+    };
+    for (const Case& c : cases) {
+        w.relay_side(w.b(), 0).send_raw(c.bytes);
+        ASSERT_TRUE(w.run_until(
+            [&] {
+                const auto ev = w.events_of<RelayStatusChanged>(w.b());
+                return !ev.empty() && ev.back().to == RelayState::kDisconnected;
+            },
+            1s))
+            << c.name << ": the relay connection stayed open";
+        EXPECT_EQ(w.events_of<RelayStatusChanged>(w.b()).back().reason, c.reason) << c.name;
+        w.reopen_relay(0);
+        ASSERT_TRUE(w.run_until(
+            [&] {
+                const auto ev = w.events_of<RelayStatusChanged>(w.b());
+                return ev.back().to == RelayState::kConnected;
+            },
+            5s))
+            << c.name << ": no reconnection";
+        EXPECT_EQ(w.status(w.b()), Status::kEstablished) << c.name << ": the session ended";
+    }
+    w.start_streams(std::size_t{1} << 20U);
+    ASSERT_TRUE(w.run_until([&] { return w.streams_done(); }, 60s))
+        << "no data after the reconnections: B got " << w.b().received;
+    EXPECT_FALSE(w.b().mismatch);
 }
 
 }  // namespace

@@ -66,7 +66,10 @@ std::optional<Instant> Stream::next_deadline(const EndpointConfig& cfg) const {
 }
 
 Instant Stream::request_deadline(const EndpointConfig& cfg) const {
-    Instant t = on_idle_grid(last_request_ + cfg.request_interval);
+    const Duration idle = last_request_ < fast_until_
+                              ? std::min(cfg.request_interval, fast_interval_)
+                              : cfg.request_interval;
+    Instant t = on_idle_grid(last_request_ + idle);
     if (unacked_received_ > 0) t = std::min(t, first_unacked_at_ + ack_delay());
     // While packets we know of are missing, keep asking for them about once per RTT (a lost
     // REQUEST or a lost resend must not cost a whole second). While our own data is

@@ -81,6 +81,13 @@ class Stream {
     // --- sending ---
     /// Sends a REQUEST now (acknowledgement, missing packets, our stream end).
     void send_request(StreamIo& io, Instant now);
+    /// Until `until`, idle REQUESTs go out every `interval` if that is shorter than
+    /// request_interval (right after confirmation, while the peer may still need a data packet
+    /// to confirm us).
+    void keep_requests_fast(Instant until, Duration interval) {
+        fast_until_ = until;
+        fast_interval_ = interval;
+    }
     /// Sends one control or lossy message now, outside the window (KILL, lossy data).
     void send_now(StreamIo& io, std::span<const std::uint8_t> message);
     /// Queues a lossless message; its packet number, or kWouldBlock.
@@ -143,6 +150,8 @@ class Stream {
     CongestionController cc_;
     core::LossyQueue lossy_;
     Instant last_request_{};
+    Instant fast_until_{};
+    Duration fast_interval_{};
     std::optional<Instant> pacing_at_;
     bool want_writable_ = false;
     bool readable_notified_ = false;
