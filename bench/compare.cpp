@@ -32,6 +32,7 @@
 #include <netcrypto/runtime.hpp>
 
 #include "compare_common.hpp"
+#include "compare_relay.hpp"
 #include "compare_report.hpp"
 #include "compare_scale.hpp"
 
@@ -187,10 +188,23 @@ int nc_peer(const Args& args) {
     };
     runtime::BindOptions bind_options;
     bind_options.udp_gso = bind_options.udp_gro = args.get("--offload", "1") != "0";
+    bind_options.no_udp = args.has("--no-udp");
     auto bound = loop.attach(ep, ipv4(args.get("--bind"), 0), on_event, bind_options);
     if (!bound) {
         emit({{"event", "error"}, {"what", bound.error()}});
         return 1;
+    }
+    // --relay 127.0.0.1:PORT:KEY (repeatable): TCP relays, as the CLI's --relay.
+    for (const auto& r : args.all("--relay")) {
+        const auto colon = r.rfind(':');
+        const auto address =
+            colon == std::string::npos ? std::nullopt : Address::parse(r.substr(0, colon));
+        const auto key = colon == std::string::npos ? std::nullopt : parse_key(r.substr(colon + 1));
+        if (!address || !key) return 2;
+        if (auto id = loop.add_relay(ep, *address, *key); !id) {
+            emit({{"event", "error"}, {"what", id.error()}});
+            return 1;
+        }
     }
     LineReader in;
     auto r = loop.watch(STDIN_FILENO, EPOLLIN, [&](std::uint32_t) {
@@ -240,8 +254,11 @@ int nc_peer(const Args& args) {
         const auto peer_dht = parse_key(args.get("--peer-dht"));
         const auto port = static_cast<std::uint16_t>(std::stoi(args.get("--port", "0")));
         if (!peer || !peer_dht) return 2;
-        if (!ep.connect(runtime::monotonic_now(), *peer, *peer_dht, ipv4(args.get("--host"), port)))
-            return 1;
+        // Without --port the peer is reached through the relays only.
+        const auto started = port == 0 ? ep.connect(runtime::monotonic_now(), *peer, *peer_dht)
+                                       : ep.connect(runtime::monotonic_now(), *peer, *peer_dht,
+                                                    ipv4(args.get("--host"), port));
+        if (!started) return 1;
     }
     std::array<std::uint8_t, kMaxMessageSize> msg{};
     msg.fill(0x5A);
@@ -266,6 +283,38 @@ int nc_peer(const Args& args) {
         loop.run_once(sender && conn && !blocked ? Duration::zero() : Duration(50ms));
     }
     return 0;
+}
+
+/// Measures a running nc-peer pair (the sender Established) for `seconds`: delivered bytes,
+/// rates and each process's CPU per GB.
+json measure_pair(Child& send, Child& recv, double seconds, const std::string& what) {
+    const double cpu_s0 = proc_cpu_seconds(send.pid());
+    const double cpu_r0 = proc_cpu_seconds(recv.pid());
+    const json s0 = recv.request("stats", "stats");
+    ::usleep(static_cast<useconds_t>(seconds * 1e6));
+    const json s1 = recv.request("stats", "stats");
+    const double cpu_s1 = proc_cpu_seconds(send.pid());
+    const double cpu_r1 = proc_cpu_seconds(recv.pid());
+    const json tx = send.request("stats", "stats");
+    const double dt =
+        static_cast<double>(s1.at("t_ns").get<std::int64_t>() - s0.at("t_ns").get<std::int64_t>()) *
+        1e-9;
+    const auto bytes = s1.at("rx_bytes").get<double>() - s0.at("rx_bytes").get<double>();
+    const auto packets = s1.at("rx_messages").get<double>() - s0.at("rx_messages").get<double>();
+    const double gb = bytes / 1e9;
+    json out{{"what", what},
+             {"seconds", dt},
+             {"bytes", bytes},
+             {"packets", packets},
+             {"mb_per_s", bytes / dt / 1e6},
+             {"packets_per_s", packets / dt},
+             {"cpu_sender_s", cpu_s1 - cpu_s0},
+             {"cpu_receiver_s", cpu_r1 - cpu_r0},
+             {"cpu_s_per_gb_sender", gb > 0 ? (cpu_s1 - cpu_s0) / gb : 0},
+             {"cpu_s_per_gb_receiver", gb > 0 ? (cpu_r1 - cpu_r0) / gb : 0},
+             {"sender_stats", tx},
+             {"receiver_stats", s1}};
+    return out;
 }
 
 // --- throughput: two nc-peer processes over loopback -------------------------------------------
@@ -297,33 +346,53 @@ int throughput(const Args& args) {
     const auto est = send.wait_for("established", 10);
     if (!est) throw std::runtime_error("nc sender did not reach Established");
     // The window starts at Established, as for c-toxcore (slow start included).
-    const double cpu_s0 = proc_cpu_seconds(send.pid());
-    const double cpu_r0 = proc_cpu_seconds(recv.pid());
-    const json s0 = recv.request("stats", "stats");
-    ::usleep(static_cast<useconds_t>(seconds * 1e6));
-    const json s1 = recv.request("stats", "stats");
-    const double cpu_s1 = proc_cpu_seconds(send.pid());
-    const double cpu_r1 = proc_cpu_seconds(recv.pid());
-    const json tx = send.request("stats", "stats");
-    const double dt =
-        static_cast<double>(s1.at("t_ns").get<std::int64_t>() - s0.at("t_ns").get<std::int64_t>()) *
-        1e-9;
-    const auto bytes = s1.at("rx_bytes").get<double>() - s0.at("rx_bytes").get<double>();
-    const auto packets = s1.at("rx_messages").get<double>() - s0.at("rx_messages").get<double>();
-    const double gb = bytes / 1e9;
-    json out{{"what", "netcrypto -> netcrypto, custom lossless id 160, 1373-byte messages"},
-             {"seconds", dt},
-             {"bytes", bytes},
-             {"packets", packets},
-             {"mb_per_s", bytes / dt / 1e6},
-             {"packets_per_s", packets / dt},
-             {"cpu_sender_s", cpu_s1 - cpu_s0},
-             {"cpu_receiver_s", cpu_r1 - cpu_r0},
-             {"cpu_s_per_gb_sender", gb > 0 ? (cpu_s1 - cpu_s0) / gb : 0},
-             {"cpu_s_per_gb_receiver", gb > 0 ? (cpu_r1 - cpu_r0) / gb : 0},
-             {"sender_stats", tx},
-             {"receiver_stats", s1},
-             {"offload", offload == "1"}};
+    json out = measure_pair(send, recv, seconds,
+                            "netcrypto -> netcrypto, custom lossless id 160, 1373-byte messages");
+    out["offload"] = offload == "1";
+    std::cout << out.dump() << std::endl;
+    return 0;
+}
+
+// --- relay-throughput: through one c-toxcore TCP relay ------------------------------------------
+
+/// `--tox PATH` (tox_compare), `--tcp-port P`, `--seconds S`: starts a c-toxcore relay
+/// (tox_compare tox-peer --tcp-port P), measures its ceiling with two bare relay clients, then
+/// netcrypto -> netcrypto with both peers UDP-less on that relay, in one run.
+int relay_throughput(const Args& args) {
+    const double seconds = args.number("--seconds", 10);
+    const std::string port = args.get("--tcp-port", "33719");
+    Child relay(args.get("--tox"), {"tox-peer", "--tcp-port", port}, "relay");
+    const auto ready = relay.wait_for("ready", 10);
+    if (!ready) throw std::runtime_error("the c-toxcore relay did not start");
+    const std::string key_hex = ready->at("dht_public_key").get<std::string>();
+    const auto key = parse_key(key_hex);
+    if (!key) throw std::runtime_error("bad relay key");
+    const auto tcp_port = static_cast<std::uint16_t>(std::stoi(port));
+    json out{{"relay", {{"port", tcp_port}, {"key", key_hex}}}};
+    out["ceiling"] = relay_ceiling(tcp_port, *key, seconds, kMaxDatagramSize, relay.pid());
+
+    const std::string relay_arg = "127.0.0.1:" + port + ":" + key_hex;
+    const std::string exe = self_exe();
+    Child recv(exe, {"nc-peer", "--role", "recv", "--no-udp", "--relay", relay_arg}, "nc-recv");
+    const auto up = recv.wait_for("ready", 10);
+    if (!up) throw std::runtime_error("nc receiver did not start");
+    Child send(exe,
+               {"nc-peer", "--role", "send", "--no-udp", "--relay", relay_arg, "--peer",
+                up->at("public_key").get<std::string>(), "--peer-dht",
+                up->at("dht_public_key").get<std::string>()},
+               "nc-send");
+    if (!send.wait_for("established", 20)) {
+        throw std::runtime_error("nc sender did not reach Established through the relay");
+    }
+    const double cpu_relay0 = proc_cpu_seconds(relay.pid());
+    json nc = measure_pair(send, recv, seconds,
+                           "netcrypto -> netcrypto through the relay, both UDP-less, 1373-byte "
+                           "custom lossless messages");
+    const double cpu_relay = proc_cpu_seconds(relay.pid()) - cpu_relay0;
+    nc["cpu_relay_s"] = cpu_relay;
+    out["netcrypto"] = nc;
+    const double ceiling = out["ceiling"]["mb_per_s"].get<double>();
+    out["ratio_to_ceiling"] = ceiling > 0 ? nc["mb_per_s"].get<double>() / ceiling : 0;
     std::cout << out.dump() << std::endl;
     return 0;
 }
@@ -581,9 +650,10 @@ int handshake_ops(const Args& args) {
 }
 
 int usage() {
-    std::cerr << "usage: netcrypto_compare "
-                 "connect|throughput|memory|handshake-ops|scale|idle|report|nc-peer "
-                 "[options]\n";
+    std::cerr
+        << "usage: netcrypto_compare "
+           "connect|throughput|relay-throughput|memory|handshake-ops|scale|idle|report|nc-peer "
+           "[options]\n";
     return 2;
 }
 
@@ -597,6 +667,7 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "nc-peer") return nc_peer(args);
         if (cmd == "throughput") return throughput(args);
+        if (cmd == "relay-throughput") return relay_throughput(args);
         if (cmd == "connect") return connect_times(args);
         if (cmd == "memory") return memory(args);
         if (cmd == "handshake-ops") return handshake_ops(args);

@@ -13,6 +13,7 @@
 #                          path vs c-toxcore) and append its sections to the report
 #        COMPARE_SCALE="10 1000 10000 100000"  connection counts of the scale runs
 #        COMPARE_ONLY=scale  only the scale and idle measurements (what bench/scale.sh uses)
+#        COMPARE_ONLY=relay  only the idle and TCP relay measurements
 #        COMPARE_EXTRA_JSON="FILE..."  earlier results to include (e.g. scale_1000000.json)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,12 +85,28 @@ if [[ -x "$tox" ]]; then
         run nc_ctox_connect "$tox" nc-connect --runs 20
         run nc_ctox_connect_fast "$tox" nc-connect --runs 20 --max-interval-ms 1
     fi
+    if all || [[ "${COMPARE_ONLY:-}" == relay ]]; then
+        step "through one c-toxcore TCP relay: its ceiling, then netcrypto ↔ netcrypto (10 s each)"
+        # In a private network namespace whose loopback behaves like a real link (MTU 1500,
+        # 4 KiB GSO segments): on the host's 64 KiB loopback a bulk upload can wedge a
+        # c-toxcore relay (docs/relay.md, "c-toxcore relays on loopback").
+        if unshare -rn true 2>/dev/null; then
+            run relay unshare -rn bash -c 'ip link set lo up &&
+                ip link set dev lo mtu 1500 gso_max_size 4096 && exec "$@"' relay "$cmp" \
+                relay-throughput --tox "$tox" --seconds 10
+        else
+            echo "compare.sh: no unshare -rn: relay measured on the host loopback" >&2
+            run relay "$cmp" relay-throughput --tox "$tox" --seconds 10
+        fi
+    fi
+    [[ "${COMPARE_ONLY:-}" == relay ]] || {
     step "c-toxcore idle friend connection (~10 s connect, 60 s idle)"
     run ctox_idle "$tox" idle --seconds "${COMPARE_IDLE_SECONDS:-60}"
     if all; then
         step "c-toxcore memory with 1..32 connected friends"
         run ctox_memory "$tox" memory --max-friends 32
     fi
+    }
 else
     echo "compare.sh: $tox not built (toxcore not found): c-toxcore rows will be n/a" >&2
 fi

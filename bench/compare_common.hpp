@@ -264,6 +264,10 @@ class Args {
         }
         return v;
     }
+    /// A flag without a value.
+    [[nodiscard]] bool has(std::string_view name) const {
+        return std::find(args_.begin(), args_.end(), name) != args_.end();
+    }
     [[nodiscard]] double number(std::string_view name, double fallback) const {
         const std::string v = get(name);
         return v.empty() ? fallback : std::stod(v);

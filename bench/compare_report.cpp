@@ -295,6 +295,38 @@ void idle_section(const std::filesystem::path& dir, std::ostringstream& o,
                     f(nw, 0) + " vs " + f(cw, 0), div(nw, cw), false, 1.0, false));
 }
 
+void relay_section(const std::filesystem::path& dir, std::ostringstream& o,
+                   std::vector<Target>& targets) {
+    const auto r = load(dir / "relay.json");
+    if (!r) return;
+    o << "## (i) Through one c-toxcore TCP relay, loopback, same relay process\n\n"
+      << "A c-toxcore 0.2.18 relay (`tox_compare tox-peer --tcp-port`) in a private network "
+         "namespace whose loopback has MTU 1500 and 4 KiB GSO segments (docs/relay.md: on a 64 "
+         "KiB loopback a bulk upload can wedge a c-toxcore relay).\n\n"
+      << "| What | MB/s | CPU s per GB (relay) | CPU s per GB (sender / receiver) | How |\n"
+         "|---|---|---|---|---|\n"
+      << "| the relay's ceiling | " << f(num(r, "ceiling/mb_per_s"), 2) << " | "
+      << f(num(r, "ceiling/cpu_relay_s_per_gb"), 1) << " | — | two bare relay clients, "
+      << f(num(r, "ceiling/payload_bytes"), 0)
+      << "-byte routed frames A → B as fast as the relay takes them, "
+      << f(num(r, "ceiling/seconds"), 0) << " s |\n"
+      << "| netcrypto ↔ netcrypto | " << f(num(r, "netcrypto/mb_per_s"), 2) << " | "
+      << f(div(num(r, "netcrypto/cpu_relay_s"), mul(num(r, "netcrypto/bytes"), 1e-9)), 1) << " | "
+      << f(num(r, "netcrypto/cpu_s_per_gb_sender"), 1) << " / "
+      << f(num(r, "netcrypto/cpu_s_per_gb_receiver"), 1)
+      << " | both endpoints UDP-less (`--no-udp`), relay only; 1373-byte custom lossless "
+         "messages, "
+      << f(num(r, "netcrypto/seconds"), 0) << " s after Established |\n"
+      << "| c-toxcore ↔ c-toxcore | n/a | | | two UDP-less c-toxcore instances on one local relay "
+         "never found each other (a TCP-only c-toxcore finds friends only through the onion, "
+         "which needs a DHT beyond one relay) |\n\n";
+    targets.push_back(
+        make_target("through a relay: netcrypto ↔ netcrypto ≥ 70 % of the relay's ceiling",
+                    f(num(r, "netcrypto/mb_per_s"), 2, " MB/s") + " vs " +
+                        f(num(r, "ceiling/mb_per_s"), 2, " MB/s"),
+                    num(r, "ratio_to_ceiling"), true, 0.70, true));
+}
+
 }  // namespace
 
 int report(const Args& args) {
@@ -524,6 +556,7 @@ int report(const Args& args) {
 
     scale_sections(dir, o, targets);
     idle_section(dir, o, targets);
+    relay_section(dir, o, targets);
 
     // --- targets first, then the details ---
     std::cout << "## Targets\n\n| Target | Measured | Ratio | Needed | Verdict |\n"

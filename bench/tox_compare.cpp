@@ -7,6 +7,7 @@
 //   tox_compare memory --max-friends K            RSS of a c-toxcore instance with 0..K friends
 //                                                 connected (netcrypto endpoints as the friends)
 //   tox_compare tox-peer [--bootstrap PORT:DHTKEY] [--friend PK]... [--max-interval-ms M]
+//                        [--tcp-port N] [--no-udp] [--relay PORT:KEY]...
 //                                                 one Tox instance (child of the others)
 //
 // Every driver subcommand prints one JSON object on stdout. Children print JSON lines with
@@ -236,6 +237,11 @@ void flood(Tox* tox, PeerState& st) {
 int tox_peer(const Args& args) {
     const auto o = netcrypto::testing::loopback_tox_options();
     if (!o) return 1;
+    // --tcp-port N: also run c-toxcore's TCP relay there (its key is the DHT key);
+    // --no-udp: TCP relays only (with --relay PORT:KEY, on 127.0.0.1).
+    const auto tcp_port = static_cast<std::uint16_t>(args.number("--tcp-port", 0));
+    tox_options_set_tcp_port(o.get(), tcp_port);
+    if (args.has("--no-udp")) tox_options_set_udp_enabled(o.get(), false);
     Tox_Err_New err_new{};
     netcrypto::testing::ToxPtr tox(tox_new(o.get(), &err_new));
     if (!tox) {
@@ -266,6 +272,13 @@ int tox_peer(const Args& args) {
         const auto port = static_cast<std::uint16_t>(std::stoi(b.substr(0, colon)));
         if (!tox_bootstrap(tox.get(), "127.0.0.1", port, key->data(), nullptr)) return 2;
     }
+    for (const auto& r : args.all("--relay")) {
+        const auto colon = r.find(':');
+        auto key = colon == std::string::npos ? std::nullopt : unhex32(r.substr(colon + 1));
+        if (!key) return 2;
+        const auto port = static_cast<std::uint16_t>(std::stoi(r.substr(0, colon)));
+        if (!tox_add_tcp_relay(tox.get(), "127.0.0.1", port, key->data(), nullptr)) return 2;
+    }
     const int max_interval = static_cast<int>(args.number("--max-interval-ms", -1));
     std::array<std::uint8_t, TOX_PUBLIC_KEY_SIZE> pk{};
     std::array<std::uint8_t, TOX_PUBLIC_KEY_SIZE> dht{};
@@ -274,7 +287,8 @@ int tox_peer(const Args& args) {
     emit({{"event", "ready"},
           {"public_key", hex(pk.data(), pk.size())},
           {"dht_public_key", hex(dht.data(), dht.size())},
-          {"udp_port", tox_self_get_udp_port(tox.get(), nullptr)}});
+          {"udp_port", tox_self_get_udp_port(tox.get(), nullptr)},
+          {"tcp_port", tcp_port}});
 
     static constexpr std::array<const char*, 4> kPacketNames{"cookie_request", "cookie_response",
                                                              "handshake", "data"};

@@ -72,7 +72,10 @@ run_target() {
     local name=$1 seconds=$2 work=$3
     shift 3
     mkdir -p "$work" fuzz/artifacts
-    "$build_dir/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
+    # FUZZ_TIMEOUT: seconds one input may take (default 25); raise it on a loaded machine,
+    # where a niced fuzzer can be starved long enough for a spurious timeout.
+    "$build_dir/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-25}" \
+        -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$root/fuzz/artifacts/$name-" \
         "$work" "$@"
 }

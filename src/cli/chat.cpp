@@ -183,8 +183,8 @@ friends::FriendCallbacks ChatSession::callbacks() {
 void ChatSession::iterate() {
     const Instant now = runtime::monotonic_now();
     if (phase_ == Phase::kConnecting && now >= give_up_at_) {
-        failure_ = Failure{fmt::format("peer {} did not answer within {} s",
-                                       target_.address.to_string(), o_.timeout)};
+        failure_ =
+            Failure{fmt::format("peer {} did not answer within {} s", target_.where(), o_.timeout)};
         return;
     }
     if (phase_ == Phase::kOffline && now >= retry_at_) retry(now);
@@ -248,6 +248,11 @@ void ChatSession::on_event(const Event& e) {
     }
     if (!connection() || e.connection() != connection()) return;
     if (const auto* s = e.get_if<StatusChanged>()) on_status(now, *s);
+    // JSON mode: the node reports it (event "route"); here the line for a person.
+    if (const auto* r = e.get_if<RouteChanged>(); r != nullptr && !node_->reporter.json()) {
+        std::fprintf(stderr, "* route: %s\n",
+                     describe_route(*r, node_->relay_label(r->relay)).c_str());
+    }
     if (e.is<Writable>() || e.is<Acked>()) {
         flush_queue(now);
         maybe_leave(now);
@@ -268,8 +273,7 @@ void ChatSession::on_status(Instant now, const StatusChanged& s) {
                                 ? fmt::format("{} while {}", to_string(s.reason), to_string(s.from))
                                 : std::exchange(end_reason_, {});
     if (!ever_online_) {
-        failure_ =
-            Failure{fmt::format("peer {} did not answer: {}", target_.address.to_string(), why)};
+        failure_ = Failure{fmt::format("peer {} did not answer: {}", target_.where(), why)};
         return;
     }
     if (o_.once) {
@@ -289,7 +293,7 @@ void ChatSession::went_online(Instant now) {
     probe_check_at_ = now + kProbeAfterQuiet;
     last_packets_received_ = 0;
     probing_ = false;
-    nlohmann::json fields{{"address", dialer_->target().address.to_string()}};
+    nlohmann::json fields{{"address", dialer_->target().where()}};
     std::string plain = fmt::format("* {} is online", peer_label());
     if (again) {
         const double ms = std::chrono::duration<double, std::milli>(now - offline_since_).count();
@@ -339,8 +343,8 @@ void ChatSession::probe(Instant now) {
     auto info = node_->endpoint->info(*connection());
     if (!info) return;
     const std::uint64_t received = info->stats.packets_received;
-    if (received == last_packets_received_ && !probing_) {
-        probing_ = node_->endpoint->discover(now, target_.peer, target_.address).has_value();
+    if (received == last_packets_received_ && !probing_ && target_.address) {
+        probing_ = node_->endpoint->discover(now, target_.peer, *target_.address).has_value();
     }
     last_packets_received_ = received;
 }

@@ -181,19 +181,21 @@ void ListenSession::on_connection_end(ConnectionId id) {
 
 namespace {
 
-/// Prints a key's public key and Tox ID (its nospam derived from the secret, so it is stable).
-void print_identity(const KeyPair& kp, bool json) {
+/// Prints a key's public key and Tox ID (its nospam derived from the secret, so it is stable),
+/// and the DHT public key of a DHT key file when given.
+void print_identity(const KeyPair& kp, const std::optional<PublicKey>& dht, bool json) {
     const std::string tox_id =
         ToxId::for_key(kp.public_key, derive_nospam(kp.secret_key)).to_string();
     if (json) {
-        std::cout
-            << nlohmann::json{{"public_key", kp.public_key.to_hex()}, {"tox_id", tox_id}}.dump()
-            << std::endl;
+        nlohmann::json j{{"public_key", kp.public_key.to_hex()}, {"tox_id", tox_id}};
+        if (dht) j["dht_public_key"] = dht->to_hex();
+        std::cout << j.dump() << std::endl;
         return;
     }
     std::cout << "public key: " << kp.public_key.to_hex() << "\n"
               << "Tox ID:     " << tox_id << "   (paste this into a Tox client's \"add friend\")"
               << std::endl;
+    if (dht) std::cout << "DHT key:    " << dht->to_hex() << "   (for --peer-dht)" << std::endl;
 }
 
 }  // namespace
@@ -202,14 +204,20 @@ Outcome<void> run_keygen(const std::string& out, bool json) {
     SodiumRng rng;
     const KeyPair kp = KeyPair::generate(rng);
     if (auto r = write_secret_key(out, kp.secret_key); !r) return r;
-    print_identity(kp, json);
+    print_identity(kp, std::nullopt, json);
     return {};
 }
 
-Outcome<void> run_id(const std::string& key_file, bool json) {
+Outcome<void> run_id(const std::string& key_file, const std::string& dht_key_file, bool json) {
     auto secret = load_secret_key(key_file);
     if (!secret) return tl::unexpected(secret.error());
-    print_identity(KeyPair::from_secret(*secret), json);
+    std::optional<PublicKey> dht;
+    if (!dht_key_file.empty()) {
+        auto dht_secret = load_secret_key(dht_key_file);
+        if (!dht_secret) return tl::unexpected(dht_secret.error());
+        dht = KeyPair::from_secret(*dht_secret).public_key;
+    }
+    print_identity(KeyPair::from_secret(*secret), dht, json);
     return {};
 }
 

@@ -20,6 +20,10 @@ struct PeerOptions {
     std::string status_message;
     /// Print the "ready" line in plain mode (chat shows only the conversation there).
     bool plain_ready = true;
+    /// --relay HOST:PORT:KEY (repeatable): TCP relays to keep a connection to.
+    std::vector<std::string> relays;
+    /// --no-udp: no UDP socket, relays only (needs a relay).
+    bool no_udp = false;
 };
 
 struct ListenOptions : PeerOptions {
@@ -32,7 +36,7 @@ struct ListenOptions : PeerOptions {
 };
 
 struct ConnectOptions : PeerOptions {
-    std::string to;
+    std::string to;  ///< empty: no address, the peer is reached through the relays only
     std::string peer;
     std::string peer_dht;  ///< empty: learnt from the address (LAN discovery)
     /// Seconds to wait for the connection before giving up (0: the protocol's own timeout).
@@ -51,7 +55,8 @@ struct DemoOptions {
 };
 
 Outcome<void> run_keygen(const std::string& out, bool json);
-Outcome<void> run_id(const std::string& key_file, bool json);
+/// `dht_key_file` (optional): also print the public key of that DHT key file.
+Outcome<void> run_id(const std::string& key_file, const std::string& dht_key_file, bool json);
 Outcome<void> run_listen(const ListenOptions& o);
 Outcome<void> run_connect(const ConnectOptions& o);
 Outcome<void> run_chat(const ConnectOptions& o);

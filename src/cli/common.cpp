@@ -1,10 +1,12 @@
 #include "cli/common.hpp"
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <iostream>
+#include <netdb.h>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
+#include <netcrypto/posix.hpp>
 #include <netcrypto/tox_id.hpp>
 
 namespace netcrypto::cli {
@@ -84,23 +87,168 @@ Outcome<Address> parse_address(std::string_view text, std::string_view what) {
     return *a;
 }
 
-void Reporter::ready(const PublicKey& pk, const std::string& tox_id, const PublicKey& dht,
-                     const Address& address) const {
-    if (json_) {
-        nlohmann::json j{{"event", "ready"},
-                         {"public_key", pk.to_hex()},
+Outcome<RelaySpec> parse_relay(std::string_view text) {
+    const auto bad = [text](std::string_view why) {
+        return fail(fmt::format("--relay \"{}\": {}", text, why));
+    };
+    // From the right: KEY, then PORT; HOST is the rest (an IPv6 literal has colons of its own).
+    const std::size_t key_colon = text.rfind(':');
+    if (key_colon == std::string_view::npos || key_colon == 0) {
+        return bad("expected HOST:PORT:KEY (KEY: the relay's 64-hex public key)");
+    }
+    const std::size_t port_colon = text.rfind(':', key_colon - 1);
+    if (port_colon == std::string_view::npos) {
+        return bad("expected HOST:PORT:KEY (a part is missing)");
+    }
+    std::string_view host = text.substr(0, port_colon);
+    const std::string_view port_text = text.substr(port_colon + 1, key_colon - port_colon - 1);
+    const std::string_view key_text = text.substr(key_colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    if (host.empty()) return bad("HOST is missing (expected HOST:PORT:KEY)");
+    if (port_text.empty()) return bad("PORT is missing (expected HOST:PORT:KEY)");
+    if (key_text.empty()) return bad("KEY is missing (expected HOST:PORT:KEY)");
+    unsigned port = 0;
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+        return bad(fmt::format("bad port \"{}\" (expected 1-65535)", port_text));
+    }
+    if (key_text.size() != 64) {
+        return bad(fmt::format("KEY must be 64 hex digits, got {} characters", key_text.size()));
+    }
+    const auto key = PublicKey::from_hex(key_text);
+    if (!key) return bad("KEY is not hexadecimal");
+    RelaySpec spec;
+    spec.key = *key;
+    const std::string host_s(host);
+    spec.label = host.find(':') == std::string_view::npos ? fmt::format("{}:{}", host, port)
+                                                          : fmt::format("[{}]:{}", host, port);
+    if (auto literal = Address::parse(spec.label)) {
+        spec.address = *literal;
+        return spec;
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    addrinfo* res = nullptr;
+    const int rc = ::getaddrinfo(host_s.c_str(), nullptr, &hints, &res);
+    if (rc != 0 || res == nullptr) {
+        return bad(fmt::format("cannot resolve host \"{}\": {}", host, ::gai_strerror(rc)));
+    }
+    std::optional<Address> resolved;
+    for (const addrinfo* ai = res; ai != nullptr && !resolved; ai = ai->ai_next) {
+        resolved = posix::from_sockaddr(ai->ai_addr, ai->ai_addrlen);
+    }
+    ::freeaddrinfo(res);
+    if (!resolved) return bad(fmt::format("host \"{}\" has no IPv4/IPv6 address", host));
+    resolved->port = static_cast<std::uint16_t>(port);
+    spec.address = *resolved;
+    return spec;
+}
 
-                         {"dht_public_key", dht.to_hex()},
-                         {"address", address.to_string()}};
+void Reporter::ready(const PublicKey& pk, const std::string& tox_id, const PublicKey& dht,
+                     const std::optional<Address>& address) const {
+    const std::string where = address ? address->to_string() : std::string("relays only");
+    if (json_) {
+        nlohmann::json j{
+            {"event", "ready"}, {"public_key", pk.to_hex()}, {"dht_public_key", dht.to_hex()}};
+        if (address) j["address"] = address->to_string();
         if (!tox_id.empty()) j["tox_id"] = tox_id;
         std::cerr << j.dump() << std::endl;
     } else if (tox_id.empty()) {
-        std::cerr << fmt::format("ready: {} public key {} DHT key {}\n", address.to_string(),
-                                 pk.to_hex(), dht.to_hex());
-    } else {
-        std::cerr << fmt::format("ready: {} Tox ID {} DHT key {}\n", address.to_string(), tox_id,
+        std::cerr << fmt::format("ready: {} public key {} DHT key {}\n", where, pk.to_hex(),
                                  dht.to_hex());
+    } else {
+        std::cerr << fmt::format("ready: {} Tox ID {} DHT key {}\n", where, tox_id, dht.to_hex());
     }
+}
+
+namespace {
+
+// The CLI's own spelling of relay states and close reasons (stable JSON values).
+std::string_view relay_state_name(RelayState s) {
+    switch (s) {
+        case RelayState::kHandshaking:
+            return "handshaking";
+        case RelayState::kConnected:
+            return "connected";
+        case RelayState::kDisconnected:
+            break;
+    }
+    return "disconnected";
+}
+
+std::string_view relay_reason_name(RelayCloseReason r) {
+    switch (r) {
+        case RelayCloseReason::kHandshakeTimeout:
+            return "handshake_timeout";
+        case RelayCloseReason::kBadHandshake:
+            return "bad_handshake";
+        case RelayCloseReason::kBadFrame:
+            return "bad_frame";
+        case RelayCloseReason::kPingTimeout:
+            return "ping_timeout";
+        case RelayCloseReason::kEndOfStream:
+            return "end_of_stream";
+        case RelayCloseReason::kRemoved:
+            return "removed";
+        case RelayCloseReason::kNone:
+            break;
+    }
+    return "none";
+}
+
+}  // namespace
+
+void Reporter::relay(const RelayStatusChanged& e, std::string_view label) const {
+    const bool down = e.to == RelayState::kDisconnected;
+    if (json_) {
+        nlohmann::json j{{"event", "relay"},
+                         {"relay", std::string(label)},
+                         {"state", std::string(relay_state_name(e.to))}};
+        if (down) j["reason"] = std::string(relay_reason_name(e.reason));
+        std::cerr << j.dump() << std::endl;
+        return;
+    }
+    std::cerr << fmt::format(
+                     "relay {}: {}{}", label, relay_state_name(e.to),
+                     down ? fmt::format(" ({})", relay_reason_name(e.reason)) : std::string())
+              << std::endl;
+}
+
+void Reporter::route(const RouteChanged& e, std::string_view relay_label) const {
+    const bool via_relay = e.route == RouteKind::kTcpRelay;
+    if (json_) {
+        nlohmann::json j{{"event", "route"},
+                         {"kind", std::string(to_string(e.route))},
+                         {"peer", e.peer_key.to_hex()}};
+        if (via_relay) {
+            j["relay"] = std::string(relay_label);
+        } else if (e.route == RouteKind::kUdp) {
+            j["address"] = e.address.to_string();
+        }
+        std::cerr << j.dump() << std::endl;
+        return;
+    }
+    std::cerr << fmt::format("route: peer {}…: {}", e.peer_key.to_hex().substr(0, 16),
+                             describe_route(e, relay_label))
+              << std::endl;
+}
+
+std::string describe_route(const RouteChanged& e, std::string_view relay_label) {
+    switch (e.route) {
+        case RouteKind::kTcpRelay:
+            return fmt::format("tcp relay {}", relay_label);
+        case RouteKind::kUdp:
+            return fmt::format("udp {}", e.address.to_string());
+        case RouteKind::kNone:
+            break;
+    }
+    return "none";
 }
 
 void Reporter::status(const StatusChanged& e, std::string_view label) const {

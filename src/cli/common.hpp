@@ -43,14 +43,33 @@ Outcome<Address> parse_address_or_host(std::string_view text, std::string_view w
 /// Parses HOST:PORT with a literal IPv4/IPv6 address (or localhost).
 Outcome<Address> parse_address(std::string_view text, std::string_view what);
 
+/// A relay named on the command line (--relay HOST:PORT:KEY).
+struct RelaySpec {
+    std::string label;  ///< "HOST:PORT" as the user wrote it, for events
+    Address address;    ///< HOST resolved (a literal, or the first getaddrinfo answer)
+    PublicKey key;      ///< the relay's public key
+};
+/// Parses HOST:PORT:KEY: HOST an IPv4/IPv6 literal (brackets optional) or a name resolved with
+/// getaddrinfo, PORT 1-65535, KEY the relay's 64-hex public key. One line per mistake.
+Outcome<RelaySpec> parse_relay(std::string_view text);
+
+/// "tcp relay HOST:PORT" or "udp ADDRESS", for human-readable lines.
+std::string describe_route(const RouteChanged& e, std::string_view relay_label);
+
 /// Prints events on stderr, as text or as one JSON object per line.
 class Reporter {
   public:
     explicit Reporter(bool json) : json_(json) {}
     [[nodiscard]] bool json() const { return json_; }
 
+    /// `address`: the bound UDP address (nullopt with --no-udp: relays only).
     void ready(const PublicKey& pk, const std::string& tox_id, const PublicKey& dht,
-               const Address& address) const;
+               const std::optional<Address>& address) const;
+    /// RelayStatusChanged: {"event":"relay","relay":label,"state":...,"reason":...}.
+    void relay(const RelayStatusChanged& e, std::string_view label) const;
+    /// RouteChanged: {"event":"route","kind":...,"relay"|"address":...,"peer":...};
+    /// `relay_label` names the relay with kTcpRelay.
+    void route(const RouteChanged& e, std::string_view relay_label) const;
     /// A status event; `label` distinguishes the two sides of the demo ("" elsewhere).
     void status(const StatusChanged& e, std::string_view label = "") const;
     /// Any other notice: {"event":name, "detail": text}.

@@ -54,6 +54,8 @@ class ConnectSession {
 
     friends::FriendCallbacks callbacks();
     [[nodiscard]] bool running() const;
+    /// The peer as the user named it: --to, or "relays" without an address.
+    [[nodiscard]] std::string where() const { return dialer_->target().where(); }
     void iterate();
     Outcome<void> finish();
 
@@ -214,17 +216,17 @@ void ConnectSession::on_closed(CloseReason reason, Status last) {
         return;
     }
     if (reason == CloseReason::kTimedOut) {
-        failure_ =
-            Failure{fmt::format("peer {} did not answer: timed out in {}", o_.to, to_string(last))};
+        failure_ = Failure{
+            fmt::format("peer {} did not answer: timed out in {}", where(), to_string(last))};
         return;
     }
-    failure_ = Failure{fmt::format("connection to {} closed: {} while {}", o_.to, to_string(reason),
-                                   to_string(last))};
+    failure_ = Failure{fmt::format("connection to {} closed: {} while {}", where(),
+                                   to_string(reason), to_string(last))};
 }
 
 void ConnectSession::give_up() {
     auto info = node_->endpoint->info(id_);
-    failure_ = Failure{fmt::format("peer {} did not answer within {} s (status {})", o_.to,
+    failure_ = Failure{fmt::format("peer {} did not answer within {} s (status {})", where(),
                                    o_.timeout, info ? to_string(info->status) : "Closed")};
 }
 

@@ -8,15 +8,30 @@
 namespace netcrypto::cli {
 
 Outcome<Target> parse_target(const ConnectOptions& o) {
-    auto to = parse_address_or_host(o.to, "--to", kToxDefaultPort);
-    if (!to) return tl::unexpected(to.error());
+    Target t;
+    if (o.no_udp && o.relays.empty()) {
+        return fail("--no-udp needs at least one --relay HOST:PORT:KEY (nothing else to use)");
+    }
+    // With --no-udp an address would never be used: the peer is reached through the relays.
+    if (!o.to.empty() && !o.no_udp) {
+        auto to = parse_address_or_host(o.to, "--to", kToxDefaultPort);
+        if (!to) return tl::unexpected(to.error());
+        t.address = *to;
+    } else if (o.relays.empty()) {
+        return fail("--to HOST[:PORT] is required (or --relay to reach the peer through relays)");
+    }
     auto peer = parse_peer_key(o.peer, "--peer");
     if (!peer) return tl::unexpected(peer.error());
-    Target t{*to, *peer, std::nullopt};
+    t.peer = *peer;
     if (!o.peer_dht.empty()) {
         auto peer_dht = parse_public_key(o.peer_dht, "--peer-dht");
         if (!peer_dht) return tl::unexpected(peer_dht.error());
         t.peer_dht = *peer_dht;
+    }
+    if (!t.address && !t.peer_dht) {
+        return fail(
+            "--peer-dht is required without a UDP address (--no-udp or no --to): the peer's DHT "
+            "key cannot be learnt through a relay");
     }
     return t;
 }
@@ -27,12 +42,12 @@ Outcome<void> Dialer::start(Instant now) {
     // start, so after a session ends the old one is most likely stale (the cookie requests
     // would go unanswered for the whole handshake timeout).
     if (learnt_) target_.peer_dht.reset();
-    if (target_.peer_dht) {
+    if (target_.peer_dht || !target_.address) {
         connect(now);
         return {};
     }
-    if (auto r = node_.endpoint->discover(now, target_.peer, target_.address); !r) {
-        return fail(fmt::format("cannot learn the DHT key at {}: {}", target_.address.to_string(),
+    if (auto r = node_.endpoint->discover(now, target_.peer, *target_.address); !r) {
+        return fail(fmt::format("cannot learn the DHT key at {}: {}", target_.address->to_string(),
                                 to_string(r.error())));
     }
     discovering_ = true;
@@ -40,7 +55,9 @@ Outcome<void> Dialer::start(Instant now) {
 }
 
 void Dialer::connect(Instant now) {
-    auto id = node_.endpoint->connect(now, target_.peer, *target_.peer_dht, target_.address);
+    auto id = target_.address
+                  ? node_.endpoint->connect(now, target_.peer, *target_.peer_dht, *target_.address)
+                  : node_.endpoint->connect(now, target_.peer, *target_.peer_dht);
     if (id) {
         id_ = *id;
     } else if (id.error() == Error::kAlreadyConnected) {
@@ -82,7 +99,7 @@ std::optional<std::string> Dialer::on_event(Instant now, const Event& e) {
         id_ = s->connection;  // ours, or one the peer opened (allowlist)
         if (discovering_) {
             discovering_ = false;
-            (void)node_.endpoint->stop_discovery(target_.address);
+            if (target_.address) (void)node_.endpoint->stop_discovery(*target_.address);
         }
     }
     return std::nullopt;

@@ -1,4 +1,5 @@
-// Getting a connection to one peer the way a user names it: a Tox ID (or key) and an address.
+// Getting a connection to one peer the way a user names it: a Tox ID (or key) and an address,
+// or a key and a DHT key when the peer is reached through TCP relays only (no --to).
 // When the peer's DHT key is not known (no --peer-dht), it is learnt first from the address
 // (Endpoint::discover), then connect() runs with it. A connection the peer opens to us is
 // adopted too (the peer is on the endpoint's allowlist).
@@ -16,9 +17,13 @@ namespace netcrypto::cli {
 
 /// Where to connect: --to, --peer and --peer-dht, parsed.
 struct Target {
-    Address address;
+    std::optional<Address> address;  ///< nullopt: through the relays only (no --to)
     PublicKey peer;
     std::optional<PublicKey> peer_dht;  ///< nullopt: learn it from the address
+    /// The address, or "relays" when there is none (for messages).
+    [[nodiscard]] std::string where() const {
+        return address ? address->to_string() : std::string("relays");
+    }
 };
 
 Outcome<Target> parse_target(const ConnectOptions& o);

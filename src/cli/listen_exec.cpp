@@ -132,7 +132,9 @@ void ExecServer::spawn(Child& c) {
         }
     }
     env.push_back("NETCRYPTO_PEER=" + c.peer.to_hex());
-    env.push_back("NETCRYPTO_PEER_ADDRESS=" + (info ? info->address.to_string() : std::string()));
+    // Empty for a peer reached through a relay only (no UDP address known).
+    env.push_back("NETCRYPTO_PEER_ADDRESS=" +
+                  (info && info->address != Address{} ? info->address.to_string() : std::string()));
     env.push_back(fmt::format("NETCRYPTO_CONNECTION={}", c.id.value));
     std::vector<char*> envp;
     envp.reserve(env.size() + 1);
@@ -226,10 +228,9 @@ void ExecServer::write_to_child(Child& c) {
         const ssize_t n = ::write(c.in_fd, c.to_child.data() + off, c.to_child.size() - off);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
-        if (n <= 0) {  // the child closed its stdin (or exited): the rest has no reader
-            off = c.to_child.size();
-            close_stdin(c);
-            break;
+        if (n <= 0) {        // the child closed its stdin (or exited): the rest has no reader
+            close_stdin(c);  // drops what is buffered (to_child is empty afterwards)
+            return;
         }
         off += static_cast<std::size_t>(n);
     }

@@ -12,13 +12,18 @@ namespace {
 
 using netcrypto::cli::Outcome;
 
-void add_peer_options(CLI::App& cmd, netcrypto::cli::PeerOptions& o, bool bind_required) {
+void add_peer_options(CLI::App& cmd, netcrypto::cli::PeerOptions& o, bool is_listen) {
     cmd.add_option("--key", o.key_file, "Long-term secret key file (from `netcrypto keygen`)")
         ->required();
     cmd.add_option("--dht-key", o.dht_key_file,
-                   "DHT secret key file (default: a fresh DHT key pair for this run)");
-    auto* bind = cmd.add_option("--bind", o.bind, "Local UDP address HOST:PORT");
-    if (bind_required) bind->required();
+                   "DHT secret key file, same format (default: a fresh DHT key pair for this "
+                   "run; a listener reached through relays needs a fixed one)");
+    cmd.add_option("--bind", o.bind,
+                   is_listen ? "Local UDP address HOST:PORT (required unless --no-udp)"
+                             : "Local UDP address HOST:PORT");
+    cmd.add_option("--relay", o.relays,
+                   "TCP relay HOST:PORT:KEY (KEY: the relay's 64-hex public key; repeatable)");
+    cmd.add_flag("--no-udp", o.no_udp, "No UDP at all: use the --relay relays only");
     cmd.add_option("--loss", o.loss_percent, "Drop this percentage of datagrams (testing)")
         ->check(CLI::Range(0.0, 100.0));
     cmd.add_option("--name", o.name,
@@ -32,11 +37,14 @@ int report(const Outcome<void>& r) {
     return r.error().exit_code;
 }
 
+std::size_t bind_given(const CLI::App& cmd) { return cmd.count("--bind"); }
+
 /// Every option of every subcommand; add() declares them on the parser.
 struct Commands {
     bool json = false;
     std::string keygen_out;
     std::string id_key;
+    std::string id_dht_key;
     netcrypto::cli::ListenOptions listen_opts;
     netcrypto::cli::ConnectOptions connect_opts;
     netcrypto::cli::ConnectOptions chat_opts;
@@ -59,6 +67,8 @@ struct Commands {
 
         id = app.add_subcommand("id", "Print the public key and Tox ID of a secret key file");
         id->add_option("--key", id_key, "Secret key file")->required();
+        id->add_option("--dht-key", id_dht_key,
+                       "Also print the DHT public key of this DHT secret key file");
 
         listen = app.add_subcommand("listen",
                                     "Accept connections and write the received stream to stdout");
@@ -93,12 +103,14 @@ struct Commands {
 
     static void add_connect_options(CLI::App& cmd, netcrypto::cli::ConnectOptions& o) {
         add_peer_options(cmd, o, false);
-        cmd.add_option("--to", o.to, "Peer UDP address HOST[:PORT] (default port 33445)")
-            ->required();
+        cmd.add_option("--to", o.to,
+                       "Peer UDP address HOST[:PORT] (default port 33445; required unless "
+                       "--relay is given)");
         cmd.add_option("--peer", o.peer, "Peer Tox ID (76 hex) or long-term public key (64 hex)")
             ->required();
         cmd.add_option("--peer-dht", o.peer_dht,
-                       "Peer DHT public key (64 hex; default: learnt from the address)");
+                       "Peer DHT public key (64 hex; default: learnt from the address; "
+                       "required without --to)");
         cmd.add_option("--timeout", o.timeout,
                        "Give up if not established after this many seconds (default: the "
                        "protocol's 8 tries, about 8 s)");
@@ -107,9 +119,13 @@ struct Commands {
     /// Runs the subcommand the parser selected.
     int dispatch() {
         if (*keygen) return report(netcrypto::cli::run_keygen(keygen_out, json));
-        if (*id) return report(netcrypto::cli::run_id(id_key, json));
+        if (*id) return report(netcrypto::cli::run_id(id_key, id_dht_key, json));
         if (*listen) {
             listen_opts.json = json;
+            if (!listen_opts.no_udp && bind_given(*listen) == 0) {
+                return report(netcrypto::cli::fail(
+                    "listen needs --bind HOST:PORT (or --no-udp with --relay)", 2));
+            }
             return report(netcrypto::cli::run_listen(listen_opts));
         }
         if (*connect || *chat) {

@@ -53,7 +53,23 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
         if (!dht_secret) return tl::unexpected(dht_secret.error());
         dht = KeyPair::from_secret(*dht_secret);
     }
-    auto bind = parse_address(o.bind, "--bind");
+    std::vector<RelaySpec> relays;
+    for (const auto& text : o.relays) {
+        auto spec = parse_relay(text);
+        if (!spec) return tl::unexpected(spec.error());
+        // Two connections with our one key to one relay would evict each other for ever.
+        for (const auto& earlier : relays) {
+            if (earlier.key == spec->key) {
+                return fail(fmt::format("--relay {}: the same relay key as --relay {}", spec->label,
+                                        earlier.label));
+            }
+        }
+        relays.push_back(std::move(*spec));
+    }
+    if (o.no_udp && relays.empty()) {
+        return fail("--no-udp needs at least one --relay HOST:PORT:KEY (nothing else to use)");
+    }
+    auto bind = o.no_udp ? Outcome<Address>(Address{}) : parse_address(o.bind, "--bind");
     if (!bind) return tl::unexpected(bind.error());
     node->endpoint =
         std::make_unique<Endpoint>(KeyPair::from_secret(*secret), std::move(dht), node->rng,
@@ -66,11 +82,18 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
     Node* raw = node.get();
     runtime::BindOptions bo;
     bo.drop_probability = o.loss_percent / 100.0;
+    bo.no_udp = o.no_udp;
     auto local = node->loop.attach(
         *node->endpoint, *bind,
         [raw](const Event& e) {
             const auto* s = e.get_if<StatusChanged>();
             if (s != nullptr && raw->show_status) raw->reporter.status(*s);
+            if (const auto* r = e.get_if<RelayStatusChanged>(); r != nullptr && raw->show_status) {
+                raw->reporter.relay(*r, raw->relay_label(r->relay));
+            }
+            if (const auto* r = e.get_if<RouteChanged>(); r != nullptr && raw->show_status) {
+                raw->reporter.route(*r, raw->relay_label(r->relay));
+            }
             // The friend layer first: on Established it sends ONLINE (and our name), which a
             // Tox peer needs before any message or stream packet the session then sends.
             raw->friends->on_event(runtime::monotonic_now(), e);
@@ -78,7 +101,12 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
         },
         bo);
     if (!local) return fail(local.error());
-    node->local = *local;
+    if (!o.no_udp) node->local = *local;
+    for (const auto& spec : relays) {
+        auto id = node->loop.add_relay(*node->endpoint, spec.address, spec.key);
+        if (!id) return fail(fmt::format("--relay {}: {}", spec.label, id.error()));
+        node->relay_labels[*id] = spec.label;
+    }
     auto sig = node->loop.handle_signals([raw](int) {
         const Instant now = runtime::monotonic_now();
         for (auto id : raw->endpoint->connections()) (void)raw->endpoint->close(now, id);

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -37,10 +39,19 @@ struct Node {
     std::unique_ptr<Endpoint> endpoint;
     runtime::Loop loop;
     std::unique_ptr<friends::FriendLayer> friends;
-    Address local;
+    std::optional<Address> local;  ///< the bound UDP address (nullopt with --no-udp)
+    /// "HOST:PORT" of each relay, as given with --relay.
+    std::map<RelayId, std::string> relay_labels;
     std::function<void(const Event&)> on_event;  ///< command-specific handling
-    /// Print every status change (chat in plain mode shows its own online/offline lines).
+    /// Print every status change, relay and route event (chat in plain mode shows its own
+    /// online/offline/route lines).
     bool show_status = true;
+
+    /// The --relay label of a relay ("?" if unknown).
+    [[nodiscard]] std::string relay_label(RelayId id) const {
+        auto it = relay_labels.find(id);
+        return it == relay_labels.end() ? std::string("?") : it->second;
+    }
 
     /// Runs the loop once, including the friend layer's timers.
     void step(Duration max_wait) {

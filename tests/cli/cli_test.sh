@@ -102,6 +102,33 @@ expect_fail "bad address" "is not HOST or HOST:PORT" "$NC" connect --key "$WORK/
 # Nobody at the address: discovery (no --peer-dht) gives up after 10 LAN discovery packets.
 expect_fail "nobody at the address" "no Tox peer answered at 127.0.0.1:9 after 5 s" "$NC" chat \
     --key "$WORK/b.key" --to 127.0.0.1:9 --peer "$tox_a"
+# --relay HOST:PORT:KEY and --no-udp: one line naming the mistake, before any socket.
+key64=$(printf 'ab%.0s' {1..32})
+for bad_relay in "127.0.0.1:33445|expected HOST:PORT:KEY (a part is missing)" ":33445:$key64|HOST is missing" \
+    "127.0.0.1::$key64|PORT is missing" "127.0.0.1:33445:|KEY is missing" \
+    "127.0.0.1:99999:$key64|bad port \"99999\"" "127.0.0.1:x1:$key64|bad port \"x1\"" \
+    "127.0.0.1:33445:abcd|KEY must be 64 hex digits, got 4 characters" \
+    "127.0.0.1:33445:${key64:0:62}zz|KEY is not hexadecimal" \
+    "[::1]:0:$key64|bad port \"0\""; do
+    expect_fail "--relay ${bad_relay%%|*}" "--relay \".*\": ${bad_relay#*|}" "$NC" listen \
+        --key "$WORK/b.key" --bind 127.0.0.1:0 --relay "${bad_relay%%|*}"
+done
+expect_fail "listen --no-udp without --relay" "--no-udp needs at least one --relay" "$NC" listen \
+    --key "$WORK/b.key" --no-udp
+expect_fail "connect --no-udp without --relay" "--no-udp needs at least one --relay" "$NC" connect \
+    --key "$WORK/a.key" --no-udp --peer "$pk_b" --peer-dht "$pk_b"
+expect_fail "listen without --bind or --no-udp" "listen needs --bind" "$NC" listen --key "$WORK/b.key"
+expect_fail "connect without --to or --relay" "--to HOST\[:PORT\] is required" "$NC" connect \
+    --key "$WORK/a.key" --peer "$pk_b" --peer-dht "$pk_b"
+expect_fail "connect over relays without --peer-dht" "--peer-dht is required" "$NC" chat \
+    --key "$WORK/a.key" --no-udp --relay "127.0.0.1:9:$key64" --peer "$pk_b"
+expect_fail "one relay twice" "the same relay key as --relay 127.0.0.1:9" "$NC" listen \
+    --key "$WORK/b.key" --bind 127.0.0.1:0 --relay "127.0.0.1:9:$key64" --relay "[::1]:9:$key64"
+# id --dht-key: the DHT key file's public key, as the listener's ready event shows it.
+"$NC" keygen --out "$WORK/dht.key" >/dev/null
+dht_pk=$("$NC" id --key "$WORK/dht.key" | sed -n 's/^public key: //p')
+[[ "$("$NC" --json id --key "$WORK/a.key" --dht-key "$WORK/dht.key")" == *"\"dht_public_key\":\"$dht_pk\""* ]] &&
+    ok "id --dht-key prints the DHT key file's public key" || bad "id --dht-key: $("$NC" --json id --key "$WORK/a.key" --dht-key "$WORK/dht.key")"
 rm -f "$WORK/busy.err"
 "$NC" --json listen --key "$WORK/b.key" --bind 127.0.0.1:0 >/dev/null 2>"$WORK/busy.err" &
 PIDS+=($!)

@@ -137,6 +137,20 @@ $(head -c 1000 "$WORK/d$i" | sha256sum)"
         bad "no exit event after the peer left: $(tail -n 2 "$WORK/l4.err")"
     fi
     stop_listen
+
+    # 5. A command that closes its stdin at once while its peer streams: what it does not read
+    #    is dropped, the listener keeps running and the connection ends when the command does.
+    start_listen "$WORK/l5.err" --exec 'exec 0<&-; sleep 1; echo done'
+    head -c 2000000 /dev/urandom >"$WORK/big"
+    client 1 <"$WORK/big" >"$WORK/r5" 2>"$WORK/r5.err" || true
+    if kill -0 "$LISTEN_PID" 2>/dev/null; then
+        ok "a command that closes its stdin early: the listener survives the broken pipe"
+    else
+        bad "the listener died when its command closed stdin: $(tail -n 2 "$WORK/l5.err")"
+    fi
+    [[ "$(cat "$WORK/r5")" == "done" ]] && ok "and the command's output still reached the peer" ||
+        bad "peer got '$(head -c 100 "$WORK/r5")': $(tail -n 1 "$WORK/r5.err")"
+    stop_listen
 else
     # Without --exec: one peer's stream on stdout at a time.
     start_listen "$WORK/l.err" >"$WORK/stdout"
