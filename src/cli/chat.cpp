@@ -265,6 +265,10 @@ void ChatSession::on_status(Instant now, const StatusChanged& s) {
         return;
     }
     if (s.to != Status::kClosed) return;
+    // Before the first session, a peer whose handshake named another DHT key than we dialled
+    // (it restarted, or --peer-dht was stale) replaces our attempt with its connection, which
+    // the dialer adopts: nothing failed.
+    if (s.reason == CloseReason::kReplaced && !ever_online_) return;
     if (phase_ == Phase::kLeaving) {
         phase_ = Phase::kDone;
         return;

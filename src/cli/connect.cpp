@@ -187,7 +187,10 @@ void ConnectSession::on_event(const Event& e) {
     if (s != nullptr && s->to == Status::kEstablished) on_established(now);
     // send_stream stops at a full buffer (Writable) or a full queue budget (Acked).
     if (e.is<Writable>() || e.is<Acked>()) on_send_room(now);
-    if (s != nullptr && s->to == Status::kClosed) on_closed(s->reason, s->from);
+    // Replaced before Established: the peer's own connection took over (the dialer adopts it).
+    const bool replaced_early =
+        s != nullptr && s->reason == CloseReason::kReplaced && phase_ == Phase::kConnecting;
+    if (s != nullptr && s->to == Status::kClosed && !replaced_early) on_closed(s->reason, s->from);
 }
 
 void ConnectSession::on_established(Instant now) {
