@@ -8,6 +8,8 @@
 //   | ALIVE   | Established, every alive_interval (8 s)   | send lossless [0x10]         |
 //   |         | (send buffer full: retried every 100 ms)  |                              |
 //   | silence | Established, no ALIVE for peer_timeout    | close the connection ("gone")|
+//   | share   | Established, every share_relays_interval  | send SHARE_RELAYS [0x11 ...] |
+//   |         | (120 s; send buffer full: 100 ms retries) | (if there are relays to share)|
 //
 // ALIVE travels in the same ordered lossless queue as the stream, so a peer only sees it after
 // every stream packet queued before it. c-toxcore drops a friend whose ALIVE is > 32 s late, so
@@ -20,8 +22,15 @@
 // the peer's ONLINE. The peer's are reported through on_info / on_user_status / on_typing.
 // Delivery receipts: send_message's packet number is reported once by on_delivered when the
 // peer acknowledged it (Acked), in send order. Packets of features we do not implement (file
-// transfer, conferences, groups, A/V, friend requests, relay sharing) are counted in stats()
-// and ignored, as are malformed presence packets.
+// transfer, conferences, groups, A/V, friend requests) are counted in stats() and ignored, as
+// are malformed presence packets.
+//
+// Relay sharing (SHARE_RELAYS, lossless id 17, tcp_relay.md §7.7): set_shared_relays names the
+// TCP relays a peer can reach us through. Up to kMaxSharedRelays of them go to every peer right
+// after our ONLINE, then every share_relays_interval (120 s, c-toxcore's SHARE_RELAYS_INTERVAL),
+// and at once whenever the list of relays to share changes. c-toxcore stores shared relays and
+// uses them to reach us again (e.g. after a KILL); it rarely shares its own (§7.7, its 0.2.18
+// bug), so nothing here depends on receiving one. The peer's are reported by on_relays_shared.
 #pragma once
 
 #include <array>
@@ -33,7 +42,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include <netcrypto/address.hpp>
 #include <netcrypto/endpoint.hpp>
 #include <netcrypto/export.hpp>
 
@@ -66,6 +77,34 @@ inline constexpr std::uint8_t kStream = 160;
 /// Payload bytes of one stream packet (1373 minus the id byte).
 inline constexpr std::size_t kStreamChunk = kMaxMessageSize - 1;
 
+/// Most relays one SHARE_RELAYS carries (c-toxcore's MAX_SHARED_RELAYS); a receiver reads no
+/// more and ignores what follows them.
+inline constexpr std::size_t kMaxSharedRelays = 3;
+/// Packed-node family bytes of SHARE_RELAYS: TCP over IPv4 / IPv6 (what c-toxcore sends); the
+/// UDP families 2 and 10 are accepted on receipt too.
+inline constexpr std::uint8_t kFamilyTcpIPv4 = 130;
+inline constexpr std::uint8_t kFamilyTcpIPv6 = 138;
+inline constexpr std::uint8_t kFamilyIPv4 = 2;
+inline constexpr std::uint8_t kFamilyIPv6 = 10;
+
+/// A TCP relay as SHARE_RELAYS names it.
+struct SharedRelay {
+    Address address;  ///< the relay's IP address and TCP port
+    PublicKey key;    ///< the relay's public key
+    friend bool operator==(const SharedRelay&, const SharedRelay&) = default;
+};
+
+/// The SHARE_RELAYS message (id byte included) naming the first kMaxSharedRelays of `relays`,
+/// each as a packed node: family (130 IPv4, 138 IPv6) ‖ address (4 or 16 bytes, network order)
+/// ‖ port (BE16) ‖ key (32 bytes). With no relay it is the id byte alone.
+[[nodiscard]] NETCRYPTO_EXPORT std::vector<std::uint8_t> encode_share_relays(
+    std::span<const SharedRelay> relays);
+/// Parses a SHARE_RELAYS message (id byte included) as c-toxcore does: at most
+/// kMaxSharedRelays nodes, bytes after the third node ignored; nullopt when the id is not 0x11
+/// or any node is malformed (unknown family, truncated), i.e. the whole packet is ignored.
+[[nodiscard]] NETCRYPTO_EXPORT std::optional<std::vector<SharedRelay>> decode_share_relays(
+    std::span<const std::uint8_t> message);
+
 /// USERSTATUS values (one byte on the wire; anything else is malformed).
 enum class UserStatus : std::uint8_t { kNone = 0, kAway = 1, kBusy = 2 };
 
@@ -89,6 +128,9 @@ struct FriendConfig {
     Duration stream_queue_delay = std::chrono::seconds{2};
     /// ... but always allows this many queued packets (before any acknowledgement).
     std::uint32_t stream_min_queue_packets = 64;
+    /// SHARE_RELAYS is sent again this long after the last one that was sent (c-toxcore:
+    /// SHARE_RELAYS_INTERVAL, 120 s).
+    Duration share_relays_interval = std::chrono::seconds{120};
 };
 
 /// What the friend layer reports to the application.
@@ -114,6 +156,9 @@ struct FriendCallbacks {
     std::function<void(ConnectionId, std::uint32_t message_number)> on_delivered;
     /// No ALIVE for peer_timeout: the layer closed the connection.
     std::function<void(ConnectionId)> on_gone;
+    /// The peer sent SHARE_RELAYS: the relays it can be reached through (0..3, in its order).
+    /// Malformed ones are counted in stats().malformed_by_id[kShareRelays] instead.
+    std::function<void(ConnectionId, const std::vector<SharedRelay>&)> on_relays_shared;
 };
 
 /// Per-endpoint friend layer.
@@ -132,6 +177,16 @@ class NETCRYPTO_EXPORT FriendLayer {
     /// kInvalidMessage if the name is longer than kMaxNameLength or the status message longer
     /// than kMaxStatusMessageLength (nothing changes then).
     Result<void> set_self(Instant now, std::string name, std::string status_message);
+    /// The TCP relays we share with every peer (SHARE_RELAYS). A relay whose key is a relay of
+    /// the endpoint (Endpoint::add_relay) is shared only while that relay is kConnected; others
+    /// are shared as given. The first kMaxSharedRelays of those go to every established peer:
+    /// now if what is shared changed (also when a relay connects or drops: on_event sees
+    /// RelayStatusChanged), otherwise after our ONLINE and every share_relays_interval. An
+    /// empty list sends nothing.
+    void set_shared_relays(Instant now, std::vector<SharedRelay> relays);
+    /// What SHARE_RELAYS carries now (at most kMaxSharedRelays relays).
+    [[nodiscard]] std::vector<SharedRelay> shared_relays() const;
+
     /// Sends a text message (1..1372 bytes) as MESSAGE or ACTION and returns its packet
     /// number (on_delivered reports it later). Errors from send_lossless.
     Result<std::uint32_t> send_message(Instant now, ConnectionId id, std::string_view text,
@@ -167,6 +222,8 @@ class NETCRYPTO_EXPORT FriendLayer {
         /// per packet in the send buffer).
         std::deque<std::uint32_t> receipts;
         bool receive_paused = false;
+        /// When SHARE_RELAYS is due (nullopt: nothing to share).
+        std::optional<Instant> next_share;
     };
     void drain(Instant now, ConnectionId id);
     void handle_message(Instant now, ConnectionId id, std::span<const std::uint8_t> message);
@@ -179,6 +236,9 @@ class NETCRYPTO_EXPORT FriendLayer {
     void handle_presence(ConnectionId id, std::uint8_t packet_id,
                          std::span<const std::uint8_t> body);
     [[nodiscard]] std::uint32_t stream_budget(ConnectionId id) const;
+    void try_share(Instant now, ConnectionId id, State& st);
+    void share_if_changed(Instant now);
+    void handle_share_relays(ConnectionId id, std::span<const std::uint8_t> message);
 
     Endpoint& endpoint_;
     FriendCallbacks cb_;
@@ -186,6 +246,8 @@ class NETCRYPTO_EXPORT FriendLayer {
     std::unordered_map<std::uint64_t, State> friends_;
     std::string name_;
     std::string status_message_;
+    std::vector<SharedRelay> relays_;  ///< as set_shared_relays gave them
+    std::vector<SharedRelay> shared_;  ///< what the last shared_relays() returned
     FriendStats stats_;
 };
 

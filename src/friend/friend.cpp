@@ -17,6 +17,64 @@ std::uint64_t FriendStats::malformed() const {
     return std::accumulate(malformed_by_id.begin(), malformed_by_id.end(), std::uint64_t{0});
 }
 
+namespace {
+/// Packed-node sizes: family ‖ address ‖ port ‖ key.
+constexpr std::size_t kNodeIPv4Size = 1 + 4 + 2 + kPublicKeySize;
+constexpr std::size_t kNodeIPv6Size = 1 + 16 + 2 + kPublicKeySize;
+}  // namespace
+
+std::vector<std::uint8_t> encode_share_relays(std::span<const SharedRelay> relays) {
+    std::vector<std::uint8_t> out{kShareRelays};
+    const std::size_t n = std::min(relays.size(), kMaxSharedRelays);
+    for (const SharedRelay& r : relays.first(n)) {
+        const bool v4 = r.address.family == Address::Family::kIPv4;
+        out.push_back(v4 ? kFamilyTcpIPv4 : kFamilyTcpIPv6);
+        const std::size_t ip_len = v4 ? 4 : 16;
+        out.insert(out.end(), r.address.ip.begin(),
+                   r.address.ip.begin() + static_cast<std::ptrdiff_t>(ip_len));
+        out.push_back(static_cast<std::uint8_t>(r.address.port >> 8U));
+        out.push_back(static_cast<std::uint8_t>(r.address.port & 0xFFU));
+        out.insert(out.end(), r.key.bytes.begin(), r.key.bytes.end());
+    }
+    return out;
+}
+
+std::optional<std::vector<SharedRelay>> decode_share_relays(std::span<const std::uint8_t> message) {
+    if (message.empty() || message[0] != kShareRelays) return std::nullopt;
+    auto rest = message.subspan(1);
+    std::vector<SharedRelay> relays;
+    // Like c-toxcore's unpack_nodes: read nodes while bytes remain, up to the maximum; a node
+    // that does not parse spoils the whole packet, bytes after the last allowed node do not.
+    while (!rest.empty() && relays.size() < kMaxSharedRelays) {
+        SharedRelay r;
+        std::size_t ip_len = 0;
+        switch (rest[0]) {
+            case kFamilyTcpIPv4:
+            case kFamilyIPv4:
+                r.address.family = Address::Family::kIPv4;
+                ip_len = 4;
+                break;
+            case kFamilyTcpIPv6:
+            case kFamilyIPv6:
+                r.address.family = Address::Family::kIPv6;
+                ip_len = 16;
+                break;
+            default:
+                return std::nullopt;
+        }
+        const std::size_t size = ip_len == 4 ? kNodeIPv4Size : kNodeIPv6Size;
+        if (rest.size() < size) return std::nullopt;
+        std::copy_n(rest.begin() + 1, ip_len, r.address.ip.begin());
+        const std::size_t at = 1 + ip_len;
+        r.address.port = static_cast<std::uint16_t>((rest[at] << 8U) | rest[at + 1]);
+        std::copy_n(rest.begin() + static_cast<std::ptrdiff_t>(at + 2), kPublicKeySize,
+                    r.key.bytes.begin());
+        relays.push_back(r);
+        rest = rest.subspan(size);
+    }
+    return relays;
+}
+
 FriendLayer::FriendLayer(Endpoint& endpoint, FriendCallbacks callbacks, FriendConfig config)
     : endpoint_(endpoint), cb_(std::move(callbacks)), cfg_(config) {}
 
@@ -70,10 +128,12 @@ void FriendLayer::on_event(Instant now, const Event& e) {
             State st;
             st.last_alive_sent = now;
             st.last_alive_received = now;
-            friends_[s->connection.value] = st;
+            share_if_changed(now);  // the other peers first, if our relays changed unseen
+            State& fresh = friends_[s->connection.value] = st;
             send_control(now, s->connection, kOnline);
             send_control(now, s->connection, kAlive);
             send_presence(now, s->connection);
+            try_share(now, s->connection, fresh);
         } else if (s->to == Status::kClosed || s->from == Status::kEstablished) {
             friends_.erase(s->connection.value);
         }
@@ -88,7 +148,64 @@ void FriendLayer::on_event(Instant now, const Event& e) {
         }
     } else if (const auto* r = e.get_if<Readable>()) {
         drain(now, r->connection);
+    } else if (e.is<RelayStatusChanged>()) {
+        share_if_changed(now);
     }
+}
+
+std::vector<SharedRelay> FriendLayer::shared_relays() const {
+    std::vector<RelayInfo> ours;
+    for (RelayId r : endpoint_.relays()) {
+        if (auto info = endpoint_.relay_info(r)) ours.push_back(*info);
+    }
+    std::vector<SharedRelay> out;
+    for (const SharedRelay& r : relays_) {
+        if (out.size() == kMaxSharedRelays) break;
+        bool known = false;
+        bool connected = false;
+        for (const RelayInfo& info : ours) {
+            if (info.relay_key != r.key) continue;
+            known = true;
+            connected = connected || info.state == RelayState::kConnected;
+        }
+        if (!known || connected) out.push_back(r);
+    }
+    return out;
+}
+
+void FriendLayer::set_shared_relays(Instant now, std::vector<SharedRelay> relays) {
+    relays_ = std::move(relays);
+    share_if_changed(now);
+}
+
+/// Sends SHARE_RELAYS to every peer when what we share is no longer what we last shared.
+void FriendLayer::share_if_changed(Instant now) {
+    auto current = shared_relays();
+    if (current == shared_) return;
+    shared_ = std::move(current);
+    for (auto& [key, st] : friends_) try_share(now, ConnectionId{key}, st);
+}
+
+void FriendLayer::try_share(Instant now, ConnectionId id, State& st) {
+    if (shared_.empty()) {
+        st.next_share.reset();
+        return;
+    }
+    const std::vector<std::uint8_t> msg = encode_share_relays(shared_);
+    if (endpoint_.send_lossless(now, id, msg)) {
+        st.next_share = now + cfg_.share_relays_interval;
+    } else {
+        st.next_share = now + kAliveRetry;  // send buffer full: retried like ALIVE
+    }
+}
+
+void FriendLayer::handle_share_relays(ConnectionId id, std::span<const std::uint8_t> message) {
+    auto relays = decode_share_relays(message);
+    if (!relays) {
+        ++stats_.malformed_by_id[kShareRelays];
+        return;
+    }
+    if (cb_.on_relays_shared) cb_.on_relays_shared(id, *relays);
 }
 
 /// Reads every waiting message of `id` (until paused).
@@ -203,6 +320,9 @@ void FriendLayer::handle_message(Instant now, ConnectionId id,
         case kTyping:
             handle_presence(id, packet_id, body);
             break;
+        case kShareRelays:
+            handle_share_relays(id, message);
+            break;
         case kStream:
             if (body.empty()) {
                 ++stats_.malformed_by_id[packet_id];
@@ -211,7 +331,7 @@ void FriendLayer::handle_message(Instant now, ConnectionId id,
             }
             break;
         default:
-            ++stats_.ignored_by_id[packet_id];  // relays, requests, files, groups, A/V, ...
+            ++stats_.ignored_by_id[packet_id];  // requests, files, groups, A/V, ...
             break;
     }
 }
@@ -256,6 +376,7 @@ void FriendLayer::on_timeout(Instant now) {
             (!st.alive_retry || *st.alive_retry <= now)) {
             try_alive(now, id, st);
         }
+        if (st.next_share && *st.next_share <= now) try_share(now, id, st);
     }
     for (auto id : gone) {
         friends_.erase(id.value);
@@ -272,6 +393,7 @@ std::optional<Instant> FriendLayer::next_timeout() const {
         for (Instant t : {alive, st.last_alive_received + cfg_.peer_timeout}) {
             if (!next || t < *next) next = t;
         }
+        if (st.next_share && (!next || *st.next_share < *next)) next = st.next_share;
     }
     return next;
 }

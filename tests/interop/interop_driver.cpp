@@ -19,6 +19,9 @@
 //                       session and sends KILL to the old address
 //   keepalive           a 40 s idle session stays up on both sides
 //   peer_silent         c-toxcore stops iterating: we leave Established within 34 s
+//   relay_share         UDP off on both sides, c-toxcore's own TCP relay between us: after our
+//                       KILL c-toxcore comes back through the relay only once we shared it
+//                       (SHARE_RELAYS, tcp_relay.md §10 f4)
 //
 // Every wait is bounded; every scenario ends by asserting the harness's nonloopback_sends == 0.
 // Exit status 0 = pass, 1 = fail, 2 = usage.
@@ -285,7 +288,8 @@ struct Message {
 
 class Peer {
   public:
-    Peer(KeyPair long_term, EndpointConfig cfg, std::string label) : label_(std::move(label)) {
+    Peer(KeyPair long_term, EndpointConfig cfg, std::string label, runtime::BindOptions bind = {})
+        : label_(std::move(label)) {
         KeyPair dht = KeyPair::generate(rng_);
         endpoint_ = std::make_unique<Endpoint>(std::move(long_term), std::move(dht), rng_,
                                                runtime::monotonic_now(), std::move(cfg));
@@ -317,11 +321,13 @@ class Peer {
         };
         friends_ = std::make_unique<friends::FriendLayer>(*endpoint_, std::move(cb));
         crypto_hash_sha256_init(&rx_sha_);
-        auto local = loop_.attach(*endpoint_, loopback(0), [this](const Event& e) { on_event(e); });
+        const bool no_udp = bind.no_udp;
+        auto local = loop_.attach(
+            *endpoint_, loopback(0), [this](const Event& e) { on_event(e); }, bind);
         require(local.has_value(), "bind our UDP socket on 127.0.0.1");
         local_ = *local;
-        log("[", label_, "] bound ", local_.to_string(), " long-term ",
-            endpoint_->public_key().to_hex().substr(0, 16), "… DHT ",
+        log("[", label_, "] ", no_udp ? "no UDP" : cat("bound ", local_.to_string()),
+            ", long-term ", endpoint_->public_key().to_hex().substr(0, 16), "… DHT ",
             endpoint_->dht_public_key().to_hex().substr(0, 16), "…");
     }
 
@@ -421,6 +427,14 @@ class Peer {
         } else if (const auto* d = e.get_if<DhtKeyChanged>()) {
             log("[", label_, "] #", d->connection.value, " peer DHT key changed to ",
                 d->peer_dht_key.to_hex().substr(0, 16), "…");
+        } else if (const auto* r = e.get_if<RelayStatusChanged>()) {
+            log("[", label_, "] relay ", r->relay.value, " (", r->relay_key.to_hex().substr(0, 16),
+                "…) ", to_string(r->from), " → ", to_string(r->to),
+                r->reason != RelayCloseReason::kNone ? cat(" (", to_string(r->reason), ")") : "");
+        } else if (const auto* rc = e.get_if<RouteChanged>()) {
+            log("[", label_, "] #", rc->connection.value, " route ",
+                rc->route == RouteKind::kTcpRelay ? cat("relay ", rc->relay.value)
+                                                  : cat("udp ", rc->address.to_string()));
         }
         friends_->on_event(now, e);
         if (e.is<Writable>() || e.is<Acked>()) pump_stream(now);
@@ -614,8 +628,9 @@ class World {
         require(pk && dht, "ready carries both keys");
         info.public_key = *pk;
         info.dht_key = *dht;
-        info.port = r.value<std::uint16_t>("udp_port", 0);
-        require(info.port != 0, "ready carries udp_port");
+        const int port = r.value("udp_port", 0);
+        info.port = port > 0 ? static_cast<std::uint16_t>(port) : 0;
+        require(info.port != 0 || !r.value("udp", true), "ready carries udp_port");
         return info;
     }
 
@@ -673,14 +688,15 @@ class World {
         return harness_->last_stats();
     }
 
-    /// Quits the harness and checks the loopback guard: nonloopback_sends must be 0.
-    void finish_harness() {
+    /// Quits the harness and checks the loopback guard: nonloopback_sends must be 0. A harness
+    /// without UDP (`udp_sends` false) sends no datagram, so the guard sees none.
+    void finish_harness(bool udp_sends = true) {
         if (!harness_) return;
         const json st = stats();
         const auto from_toxcore = st.value<std::uint64_t>("loopback_sendto_calls_from_toxcore", 0);
         log("[", label_, "] stats: nonloopback_sends ", st.value("nonloopback_sends", -1),
             ", loopback sendto calls from libtoxcore ", from_toxcore);
-        require(from_toxcore > 0, "the loopback guard saw c-toxcore's sends");
+        require(!udp_sends || from_toxcore > 0, "the loopback guard saw c-toxcore's sends");
         const std::size_t m = harness_->mark();
         harness_->send("quit");
         require_until([&] { return harness_->find("exit", m).has_value() || harness_->eof(); }, 15s,
@@ -1047,6 +1063,157 @@ void scenario_ctox_initiates(const Options& o) {
     w.finish_harness();
 }
 
+/// tcp_relay.md §10 f4, with UDP off on both sides and c-toxcore's own TCP relay (a second
+/// harness, --tcp-port) between us. After our KILL, c-toxcore can only come back through a relay
+/// it stored for us, and it learns one from our SHARE_RELAYS alone (we do no onion/DHT
+/// announcements). Session 1 shares nothing: after the KILL c-toxcore does not come back.
+/// Session 2 shares the relay (FriendLayer::set_shared_relays): after the KILL c-toxcore
+/// reconnects through it by itself, we accept, messages flow. Run in a network namespace (fixed
+/// relay port).
+void scenario_relay_share(const Options& o) {
+    constexpr std::uint16_t kRelayPort = 33746;
+    constexpr Duration kNoComeback = 12s;
+    SodiumRng rng;
+    EndpointConfig cfg;
+    cfg.accept_all = false;  // c-toxcore's comeback surfaces as an IncomingRequest
+    runtime::BindOptions bind;
+    bind.no_udp = true;
+    Peer p(KeyPair::generate(rng), cfg, "ours", bind);
+    World w(o, "ctox");
+    w.activate(p);
+
+    Harness relay(o.harness, {"--tcp-port", std::to_string(kRelayPort), "--max-seconds", "900"},
+                  "relay");
+    bool relay_watched = false;
+    auto unwatch_relay = [&] {
+        if (relay_watched) p.loop().unwatch(relay.stdout_fd());
+        relay_watched = false;
+    };
+    relay_watched = p.loop()
+                        .watch(relay.stdout_fd(), EPOLLIN,
+                               [&](std::uint32_t) {
+                                   relay.on_readable();
+                                   if (relay.eof()) unwatch_relay();
+                               })
+                        .has_value();
+    require(relay_watched, "watch the relay harness");
+    w.require_until([&] { return relay.find("ready").has_value() || relay.eof(); }, 20s,
+                    "the relay harness's ready line");
+    const auto ready = relay.find("ready");
+    require(ready.has_value(), "relay harness printed ready");
+    const auto relay_key = PublicKey::from_hex(relay.events()[*ready].value("relay_key", ""));
+    require(relay_key.has_value(), "relay ready carries relay_key (started with --tcp-port)");
+    require(relay.events()[*ready].value("tcp_port", 0) == kRelayPort,
+            cat("the relay listens on ", kRelayPort));
+    const Address relay_addr = loopback(kRelayPort);
+    auto rid = p.loop().add_relay(p.endpoint(), relay_addr, *relay_key);
+    require(rid.has_value(), cat("Loop::add_relay: ", rid ? "" : rid.error()));
+    auto relay_connected = [&] {
+        auto info = p.endpoint().relay_info(*rid);
+        return info && info->state == RelayState::kConnected;
+    };
+    w.require_until(relay_connected, 10s, "our relay connection to be kConnected");
+    log("[ours] relay ", relay_addr.to_string(), " connected");
+
+    const std::string relay_arg = cat("127.0.0.1:", kRelayPort, ":", relay_key->to_hex());
+    const HarnessInfo hi = w.start_harness(p, {"--no-udp", "--relay", relay_arg});
+    auto& h = w.harness();
+    auto ctox_status = [&](std::size_t from, const std::string& status) {
+        return h
+            .find("friend_connection", from,
+                  [&](const json& j) { return j.value("status", "") == status; })
+            .has_value();
+    };
+    auto session = [&](const std::string& tag) {
+        const std::size_t m = h.mark();
+        const Instant t0 = runtime::monotonic_now();
+        auto id = p.endpoint().connect(t0, hi.public_key, hi.dht_key);
+        require(id.has_value(), "Endpoint::connect through relays");
+        w.require_until(
+            [&] {
+                return p.reached(*id, Status::kEstablished) != nullptr ||
+                       p.reached(*id, Status::kClosed) != nullptr;
+            },
+            20s, cat("our connection (", tag, ") to reach Established through the relay"));
+        require(p.reached(*id, Status::kEstablished) != nullptr,
+                cat(tag, ": Established (not Closed)"));
+        log("[ours] ", tag, ": Established in ",
+            ms_between(t0, p.reached(*id, Status::kEstablished)->at), " ms");
+        w.require_until([&] { return ctox_status(m, "tcp") || ctox_status(m, "udp"); }, 10s,
+                        "c-toxcore friend_connection");
+        require(ctox_status(m, "tcp"), "c-toxcore reports the friend connection as tcp");
+        require(p.endpoint().info(*id)->route == RouteKind::kTcpRelay, "our route is the relay");
+        exchange_messages(w, p, *id, tag);
+        return *id;
+    };
+    auto kill = [&](ConnectionId id, const std::string& tag) {
+        const std::size_t m = h.mark();
+        require(p.endpoint().close(runtime::monotonic_now(), id).has_value(), "Endpoint::close");
+        p.loop().flush();
+        log("[ours] ", tag, ": closed #", id.value, " (KILL sent)");
+        w.require_until([&] { return ctox_status(m, "none"); }, 10s,
+                        cat("c-toxcore to report our KILL (", tag, ")"));
+        return runtime::monotonic_now();
+    };
+
+    // Session 1: no SHARE_RELAYS. c-toxcore has no relay stored for us: it cannot come back.
+    require(p.friends().shared_relays().empty(), "session 1 shares no relay");
+    const ConnectionId id1 = session("session 1, nothing shared");
+    kill(id1, "session 1");
+    const std::size_t incoming_before = p.incoming().size();
+    w.run_for(kNoComeback);
+    require(p.incoming().size() == incoming_before,
+            cat("without SHARE_RELAYS c-toxcore did not come back within ",
+                std::chrono::duration<double>(kNoComeback).count(),
+                " s (it did: ", p.incoming().size() - incoming_before, " incoming requests)"));
+    log("[ours] session 1: no comeback from c-toxcore within ",
+        std::chrono::duration<double>(kNoComeback).count(), " s, as expected");
+
+    // Session 2: we share the relay; after the KILL c-toxcore reconnects by itself.
+    p.friends().set_shared_relays(runtime::monotonic_now(),
+                                  {friends::SharedRelay{relay_addr, *relay_key}});
+    require(p.friends().shared_relays().size() == 1, "the connected relay is shared");
+    p.accept_from(hi.public_key);
+    const ConnectionId id2 = session("session 2, relay shared");
+    w.run_for(1s);  // SHARE_RELAYS left right after ONLINE; let c-toxcore act on it
+    const Instant t_kill = kill(id2, "session 2");
+    std::optional<ConnectionId> id3;
+    w.require_until(
+        [&] {
+            for (const auto& r : p.statuses()) {
+                if (r.event.connection != id1 && r.event.connection != id2 &&
+                    r.event.to == Status::kEstablished) {
+                    id3 = r.event.connection;
+                    return true;
+                }
+            }
+            return false;
+        },
+        20s,
+        "c-toxcore's own new connection through the shared relay to reach Established (did it "
+        "get our SHARE_RELAYS?)");
+    require(p.incoming().size() > incoming_before, "the comeback surfaced as an IncomingRequest");
+    const IncomingRecord& inc = p.incoming().back();
+    require(inc.event.peer_key == hi.public_key, "the incoming request is c-toxcore's");
+    require(p.endpoint().info(*id3)->route == RouteKind::kTcpRelay, "it came through the relay");
+    const double back_s = seconds_since(t_kill, p.reached(*id3, Status::kEstablished)->at);
+    exchange_messages(w, p, *id3, "session 3, c-toxcore came back");
+    log("RESULT relay_share: without SHARE_RELAYS no comeback in ",
+        std::chrono::duration<double>(kNoComeback).count(),
+        " s; with it c-toxcore reconnected through the relay, KILL→Established ", back_s, " s");
+    w.finish_harness(/*udp_sends=*/false);
+    const std::size_t rm = relay.mark();
+    relay.send("quit");
+    w.require_until([&] { return relay.find("exit", rm).has_value() || relay.eof(); }, 15s,
+                    "the relay harness's exit line");
+    const auto rex = relay.find("exit", rm);
+    require(rex.has_value() && relay.events()[*rex].value("nonloopback_sends", -1) == 0,
+            "relay harness nonloopback_sends == 0 at exit");
+    unwatch_relay();
+    relay.reap(5s);
+    require(relay.exit_status() == 0, "relay harness exit status 0");
+}
+
 /// 4. Lossy packets (ids 200..254) each way: each one arrives intact or not at all.
 void scenario_lossy(const Options& o, bool relay) {
     SodiumRng rng;
@@ -1298,7 +1465,8 @@ int usage() {
     std::cerr << "usage: interop_driver "
                  "{connect|stream_direct|stream_lossy_relay|ctox_initiates|lossy_packets|"
                  "lossy_packets_relay|"
-                 "restart_new_key|keepalive|peer_silent} --harness PATH [--runs N] "
+                 "restart_new_key|keepalive|peer_silent|presence|relay_share} --harness PATH "
+                 "[--runs N] "
                  "[--stream-bytes N] [--seed N]\n";
     return 2;
 }
@@ -1355,6 +1523,7 @@ int main(int argc, char** argv) {
         {"keepalive", [&] { scenario_keepalive(o); }},
         {"peer_silent", [&] { scenario_peer_silent(o); }},
         {"presence", [&] { scenario_presence(o); }},
+        {"relay_share", [&] { scenario_relay_share(o); }},
     };
     auto it = scenarios.find(o.scenario);
     if (it == scenarios.end()) return usage();

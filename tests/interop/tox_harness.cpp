@@ -546,8 +546,11 @@ struct Options {
     std::optional<std::string> savedata;
     uint64_t max_seconds = 600;
     std::vector<BootstrapNode> bootstrap;
+    std::vector<BootstrapNode> relays;  // --relay: tox_add_tcp_relay (host, port, relay key)
     bool log = false;
     bool local_discovery = false;
+    bool no_udp = false;    // --no-udp: udp_enabled false, everything through TCP relays
+    uint16_t tcp_port = 0;  // --tcp-port: run c-toxcore's own TCP relay server on this port
 };
 
 std::optional<std::vector<uint8_t>> parse_public_key(std::string_view hex) {
@@ -566,11 +569,16 @@ bool is_loopback_ipv4_literal(const std::string& host) {
     return (ntohl(addr.s_addr) >> 24) == 127U;
 }
 
-std::optional<BootstrapNode> parse_bootstrap(std::string_view spec, std::string* why) {
+// HOST:PORT:KEYHEX for --bootstrap (`option`, a DHT key) and --relay (a relay key); HOST must be
+// a 127.x.x.x literal.
+std::optional<BootstrapNode> parse_bootstrap(std::string_view spec, std::string* why,
+                                             const std::string& option = "--bootstrap",
+                                             const std::string& key_name = "DHT key") {
     const size_t c1 = spec.find(':');
     const size_t c2 = c1 == std::string_view::npos ? c1 : spec.find(':', c1 + 1);
     if (c2 == std::string_view::npos) {
-        *why = "--bootstrap expects HOST:PORT:DHTKEYHEX";
+        *why = option +
+               (option == "--relay" ? " expects HOST:PORT:KEYHEX" : " expects HOST:PORT:DHTKEYHEX");
         return std::nullopt;
     }
     BootstrapNode node;
@@ -578,15 +586,15 @@ std::optional<BootstrapNode> parse_bootstrap(std::string_view spec, std::string*
     const auto port = parse_u32(spec.substr(c1 + 1, c2 - c1 - 1));
     auto key = parse_public_key(spec.substr(c2 + 1));
     if (!is_loopback_ipv4_literal(node.host)) {
-        *why = "--bootstrap refused: host must be a 127.x.x.x IPv4 literal";
+        *why = option + " refused: host must be a 127.x.x.x IPv4 literal";
         return std::nullopt;
     }
     if (!port || *port == 0 || *port > 65535) {
-        *why = "--bootstrap: bad port";
+        *why = option + ": bad port";
         return std::nullopt;
     }
     if (!key) {
-        *why = "--bootstrap: DHT key must be 64 hex digits";
+        *why = option + ": " + key_name + " must be 64 hex digits";
         return std::nullopt;
     }
     node.port = static_cast<uint16_t>(*port);
@@ -614,6 +622,26 @@ std::optional<Options> parse_args(int argc, char** argv) {
             opt.log = true;
         } else if (arg == "--local-discovery") {
             opt.local_discovery = true;
+        } else if (arg == "--no-udp") {
+            opt.no_udp = true;
+        } else if (arg == "--tcp-port") {
+            const auto v = value();
+            const auto p = v ? parse_u32(*v) : std::nullopt;
+            if (!p || *p == 0 || *p > 65535) {
+                return fail("--tcp-port expects 1..65535");
+            }
+            opt.tcp_port = static_cast<uint16_t>(*p);
+        } else if (arg == "--relay") {
+            const auto v = value();
+            if (!v) {
+                return fail("--relay expects HOST:PORT:KEYHEX");
+            }
+            std::string why;
+            auto node = parse_bootstrap(*v, &why, "--relay", "relay key");
+            if (!node) {
+                return fail(why);
+            }
+            opt.relays.push_back(std::move(*node));
         } else if (arg == "--friend") {
             const auto v = value();
             auto key = v ? parse_public_key(*v) : std::nullopt;
@@ -788,6 +816,10 @@ bool Harness::create_tox() {
     // address with a DHT nodes request, and every 10 s broadcasts its own to 255.255.255.255 and
     // the interfaces' broadcast addresses -- which the loopback guard refuses and counts.
     tox_options_set_local_discovery_enabled(o.get(), opt_.local_discovery);
+    // TCP: with UDP off c-toxcore reaches friends only through the --relay relays; with a TCP
+    // port it also serves as a relay itself (its relay key is its DHT key).
+    tox_options_set_udp_enabled(o.get(), !opt_.no_udp);
+    tox_options_set_tcp_port(o.get(), opt_.tcp_port);
 
     std::vector<uint8_t> saved;
     bool create_savedata = false;
@@ -865,12 +897,17 @@ void Harness::emit_ready() {
     tox_self_get_address(tox_.get(), addr);
     Tox_Err_Get_Port perr = TOX_ERR_GET_PORT_OK;
     const uint16_t port = tox_self_get_udp_port(tox_.get(), &perr);
+    Tox_Err_Get_Port terr = TOX_ERR_GET_PORT_OK;
+    const uint16_t tcp_port = tox_self_get_tcp_port(tox_.get(), &terr);
     Json("ready")
         .str("public_key", to_hex(pk, sizeof(pk)))
         .str("dht_public_key", to_hex(dht, sizeof(dht)))
         .num("udp_port", perr == TOX_ERR_GET_PORT_OK ? port : -1)
         .str("tox_id", to_upper(to_hex(addr, sizeof(addr))))
         .boolean("local_discovery", opt_.local_discovery)
+        .boolean("udp", !opt_.no_udp)
+        .num("tcp_port", terr == TOX_ERR_GET_PORT_OK ? tcp_port : -1)
+        .str("relay_key", opt_.tcp_port != 0 ? to_hex(dht, sizeof(dht)) : std::string())
         .emit();
 }
 
@@ -1492,6 +1529,18 @@ int Harness::run() {
         Json("bootstrap")
             .str("host", node.host)
             .num("port", node.port)
+            .boolean("ok", ok)
+            .str("err_name", name_of(err))
+            .emit();
+    }
+    for (const auto& relay : opt_.relays) {
+        Tox_Err_Bootstrap err = TOX_ERR_BOOTSTRAP_OK;
+        const bool ok = tox_add_tcp_relay(tox_.get(), relay.host.c_str(), relay.port,
+                                          relay.dht_key.data(), &err);
+        Json("tcp_relay")
+            .str("host", relay.host)
+            .num("port", relay.port)
+            .str("key", to_hex(relay.dht_key))
             .boolean("ok", ok)
             .str("err_name", name_of(err))
             .emit();

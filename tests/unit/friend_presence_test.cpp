@@ -209,20 +209,20 @@ TEST(FriendPresence, UnimplementedIdsAreIgnoredAndCounted) {
     Pair p;
     const ConnectionId id = p.establish();
     for (std::uint8_t pid :
-         {kShareRelays, kFriendRequests, kMsi, kFileSendRequest, kFileControl, kFileData,
-          kInviteGroup, kInviteConference, std::uint8_t{0x63}, std::uint8_t{170}}) {
+         {kFriendRequests, kMsi, kFileSendRequest, kFileControl, kFileData, kInviteGroup,
+          kInviteConference, std::uint8_t{0x63}, std::uint8_t{170}}) {
         p.b_sends({pid, 1, 2, 3});
     }
     p.b_sends({kFileData, 9});
     p.b_sends({kMessage, 'o', 'k'});
     p.advance(500ms);
     const FriendStats& s = p.fa.stats();
-    EXPECT_EQ(s.ignored_by_id[kShareRelays], 1U);
+    EXPECT_EQ(s.ignored_by_id[kShareRelays], 0U) << "SHARE_RELAYS is handled now";
     EXPECT_EQ(s.ignored_by_id[kFriendRequests], 1U);
     EXPECT_EQ(s.ignored_by_id[kInviteGroup], 1U);
     EXPECT_EQ(s.ignored_by_id[kFileData], 2U);
     EXPECT_EQ(s.ignored_by_id[170], 1U);
-    EXPECT_EQ(s.ignored(), 11U);
+    EXPECT_EQ(s.ignored(), 10U);
     EXPECT_EQ(s.malformed(), 0U);
     EXPECT_TRUE(p.up_a) << "ignored packets must not end the connection";
     EXPECT_EQ(p.seen_a.messages, std::vector<std::string>{"ok"});
