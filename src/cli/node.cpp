@@ -107,6 +107,11 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
         if (!id) return fail(fmt::format("--relay {}: {}", spec.label, id.error()));
         node->relay_labels[*id] = spec.label;
     }
+    // Tell friends where to find us (SHARE_RELAYS, up to 3 connected relays): a c-toxcore peer
+    // stores them and comes back through one after a disconnection (spec tcp_relay.md §7.7).
+    std::vector<friends::SharedRelay> shared;
+    for (const auto& spec : relays) shared.push_back({spec.address, spec.key});
+    node->friends->set_shared_relays(runtime::monotonic_now(), std::move(shared));
     auto sig = node->loop.handle_signals([raw](int) {
         const Instant now = runtime::monotonic_now();
         for (auto id : raw->endpoint->connections()) (void)raw->endpoint->close(now, id);
