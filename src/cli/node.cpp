@@ -42,6 +42,19 @@ void StdoutSink::write(std::string_view text) {
                                         text.size()));
 }
 
+void Node::adopt_shared_relay(const friends::SharedRelay& r) {
+    if (relay_labels.size() >= kMaxRelays || r.address.port == 0) return;
+    for (const auto& [id, label] : relay_labels) {
+        auto info = endpoint->relay_info(id);
+        if (info && info->relay_key == r.key) return;  // known already
+    }
+    auto id = loop.add_relay(*endpoint, r.address, r.key);
+    if (!id) return;
+    relay_labels[*id] = r.address.to_string();
+    reporter.note("relay_shared",
+                  fmt::format("a friend shared relay {} (added)", r.address.to_string()));
+}
+
 Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cfg,
                                          friends::FriendCallbacks callbacks) {
     auto node = std::make_unique<Node>(o.json);
@@ -74,6 +87,14 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
     node->endpoint =
         std::make_unique<Endpoint>(KeyPair::from_secret(*secret), std::move(dht), node->rng,
                                    runtime::monotonic_now(), std::move(cfg));
+    // Relays a friend shares (SHARE_RELAYS) are added to ours, so its next session can come
+    // through them (the endpoint routes every connection over every relay), up to kMaxRelays.
+    Node* self = node.get();
+    callbacks.on_relays_shared = [self, user = std::move(callbacks.on_relays_shared)](
+                                     ConnectionId id, const std::vector<friends::SharedRelay>& rs) {
+        for (const auto& r : rs) self->adopt_shared_relay(r);
+        if (user) user(id, rs);
+    };
     node->friends = std::make_unique<friends::FriendLayer>(*node->endpoint, std::move(callbacks));
     if (!node->friends->set_self(runtime::monotonic_now(), o.name, o.status_message)) {
         return fail(fmt::format("--name is at most {} bytes and --status-message at most {}",

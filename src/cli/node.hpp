@@ -42,6 +42,10 @@ struct Node {
     std::optional<Address> local;  ///< the bound UDP address (nullopt with --no-udp)
     /// "HOST:PORT" of each relay, as given with --relay.
     std::map<RelayId, std::string> relay_labels;
+    /// Relays a friend shared are added up to this many relays in all.
+    static constexpr std::size_t kMaxRelays = 8;
+    /// Adds a relay a friend shared unless its key is known or kMaxRelays are in use.
+    void adopt_shared_relay(const friends::SharedRelay& r);
     std::function<void(const Event&)> on_event;  ///< command-specific handling
     /// Print every status change, relay and route event (chat in plain mode shows its own
     /// online/offline/route lines).
