@@ -99,14 +99,12 @@ if [[ -x "$tox" ]]; then
             run relay "$cmp" relay-throughput --tox "$tox" --seconds 10
         fi
     fi
-    [[ "${COMPARE_ONLY:-}" == relay ]] || {
     step "c-toxcore idle friend connection (~10 s connect, 60 s idle)"
     run ctox_idle "$tox" idle --seconds "${COMPARE_IDLE_SECONDS:-60}"
     if all; then
         step "c-toxcore memory with 1..32 connected friends"
         run ctox_memory "$tox" memory --max-friends 32
     fi
-    }
 else
     echo "compare.sh: $tox not built (toxcore not found): c-toxcore rows will be n/a" >&2
 fi
