@@ -29,8 +29,8 @@ else
     echo "# not in a private network namespace: loopback left as it is (bulk uploads may stall)"
 fi
 
-# Fixed ports (distinct per mode, and from relay_cli_test.sh, for runs without namespaces).
-if [[ "$MODE" == switch ]]; then BASE_PORT=33741; else BASE_PORT=33751; fi
+# Fixed ports (distinct per mode and from the other relay tests, for runs without namespaces).
+if [[ "$MODE" == switch ]]; then BASE_PORT=33781; else BASE_PORT=33791; fi
 SIZE=$((8 << 20))
 CHUNK=$((256 << 10))
 
