@@ -3,8 +3,9 @@
 // net_crypto packets in and out through them. The caller owns the sockets.
 //
 // Sending (Outputs::relay_send, used by connections that are not directly connected): through
-// the first relay whose route to the peer is online; if none is, out-of-band through every
-// connected relay (packets of at most 1024 bytes). A relay that had no room counts the packet
+// the relays whose route to the peer is online, in order, until one has room for the packet; if
+// none has an online route, out-of-band through every connected relay (packets of at most 1024
+// bytes). A relay that had no room counts the packet
 // in RelayStats::not_sent; net_crypto's retransmission covers it.
 //
 // Receiving: routed data and OOB packets from a key with a connection go to that connection as
