@@ -42,6 +42,45 @@ void StdoutSink::write(std::string_view text) {
                                         text.size()));
 }
 
+namespace {
+
+/// The --relay options, each checked; one relay key given twice is refused.
+Outcome<std::vector<RelaySpec>> parse_relays(const std::vector<std::string>& texts) {
+    std::vector<RelaySpec> relays;
+    relays.reserve(texts.size());
+    for (const auto& text : texts) {
+        auto spec = parse_relay(text);
+        if (!spec) return tl::unexpected(spec.error());
+        // Two connections with our one key to one relay would evict each other for ever.
+        for (const auto& earlier : relays) {
+            if (earlier.key == spec->key) {
+                return fail(fmt::format("--relay {}: the same relay key as --relay {}", spec->label,
+                                        earlier.label));
+            }
+        }
+        relays.push_back(std::move(*spec));
+    }
+    return relays;
+}
+
+/// Adds the relays to the loop and shares them with friends (SHARE_RELAYS, up to 3 connected
+/// ones): a c-toxcore peer stores them and comes back through one after a disconnection (spec
+/// tcp_relay.md §7.7).
+Outcome<void> start_relays(Node& node, const std::vector<RelaySpec>& relays) {
+    std::vector<friends::SharedRelay> shared;
+    shared.reserve(relays.size());
+    for (const auto& spec : relays) {
+        auto id = node.loop.add_relay(*node.endpoint, spec.address, spec.key);
+        if (!id) return fail(fmt::format("--relay {}: {}", spec.label, id.error()));
+        node.relay_labels[*id] = spec.label;
+        shared.push_back({spec.address, spec.key});
+    }
+    node.friends->set_shared_relays(runtime::monotonic_now(), std::move(shared));
+    return {};
+}
+
+}  // namespace
+
 void Node::adopt_shared_relay(const friends::SharedRelay& r) {
     if (relay_labels.size() >= kMaxRelays || r.address.port == 0) return;
     for (const auto& [id, label] : relay_labels) {
@@ -66,20 +105,9 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
         if (!dht_secret) return tl::unexpected(dht_secret.error());
         dht = KeyPair::from_secret(*dht_secret);
     }
-    std::vector<RelaySpec> relays;
-    for (const auto& text : o.relays) {
-        auto spec = parse_relay(text);
-        if (!spec) return tl::unexpected(spec.error());
-        // Two connections with our one key to one relay would evict each other for ever.
-        for (const auto& earlier : relays) {
-            if (earlier.key == spec->key) {
-                return fail(fmt::format("--relay {}: the same relay key as --relay {}", spec->label,
-                                        earlier.label));
-            }
-        }
-        relays.push_back(std::move(*spec));
-    }
-    if (o.no_udp && relays.empty()) {
+    auto relays = parse_relays(o.relays);
+    if (!relays) return tl::unexpected(relays.error());
+    if (o.no_udp && relays->empty()) {
         return fail("--no-udp needs at least one --relay HOST:PORT:KEY (nothing else to use)");
     }
     auto bind = o.no_udp ? Outcome<Address>(Address{}) : parse_address(o.bind, "--bind");
@@ -123,16 +151,9 @@ Outcome<std::unique_ptr<Node>> make_node(const PeerOptions& o, EndpointConfig cf
         bo);
     if (!local) return fail(local.error());
     if (!o.no_udp) node->local = *local;
-    for (const auto& spec : relays) {
-        auto id = node->loop.add_relay(*node->endpoint, spec.address, spec.key);
-        if (!id) return fail(fmt::format("--relay {}: {}", spec.label, id.error()));
-        node->relay_labels[*id] = spec.label;
+    if (auto started = start_relays(*node, *relays); !started) {
+        return tl::unexpected(started.error());
     }
-    // Tell friends where to find us (SHARE_RELAYS, up to 3 connected relays): a c-toxcore peer
-    // stores them and comes back through one after a disconnection (spec tcp_relay.md §7.7).
-    std::vector<friends::SharedRelay> shared;
-    for (const auto& spec : relays) shared.push_back({spec.address, spec.key});
-    node->friends->set_shared_relays(runtime::monotonic_now(), std::move(shared));
     auto sig = node->loop.handle_signals([raw](int) {
         const Instant now = runtime::monotonic_now();
         for (auto id : raw->endpoint->connections()) (void)raw->endpoint->close(now, id);
