@@ -229,6 +229,16 @@ int nc_peer(const Args& args) {
                                {"gso_fallbacks", ss.gso_fallbacks},
                                {"rcvbuf", ss.receive_buffer_bytes},
                                {"sndbuf", ss.send_buffer_bytes}};
+                for (RelayId id : ep.relays()) {
+                    if (auto ri = ep.relay_info(id)) {
+                        j["relays"].push_back({{"data_sent", ri->stats.data_sent},
+                                               {"data_received", ri->stats.data_received},
+                                               {"oob_sent", ri->stats.oob_sent},
+                                               {"not_sent", ri->stats.not_sent},
+                                               {"dropped", ri->stats.total_drops()},
+                                               {"pending", ri->pending_write_bytes}});
+                    }
+                }
                 if (conn) {
                     if (auto info = ep.info(*conn)) {
                         j["lossless_sent"] = info->stats.lossless_sent;
