@@ -167,56 +167,18 @@ void Reporter::ready(const PublicKey& pk, const std::string& tox_id, const Publi
     }
 }
 
-namespace {
-
-// The CLI's own spelling of relay states and close reasons (stable JSON values).
-std::string_view relay_state_name(RelayState s) {
-    switch (s) {
-        case RelayState::kHandshaking:
-            return "handshaking";
-        case RelayState::kConnected:
-            return "connected";
-        case RelayState::kDisconnected:
-            break;
-    }
-    return "disconnected";
-}
-
-std::string_view relay_reason_name(RelayCloseReason r) {
-    switch (r) {
-        case RelayCloseReason::kHandshakeTimeout:
-            return "handshake_timeout";
-        case RelayCloseReason::kBadHandshake:
-            return "bad_handshake";
-        case RelayCloseReason::kBadFrame:
-            return "bad_frame";
-        case RelayCloseReason::kPingTimeout:
-            return "ping_timeout";
-        case RelayCloseReason::kEndOfStream:
-            return "end_of_stream";
-        case RelayCloseReason::kRemoved:
-            return "removed";
-        case RelayCloseReason::kNone:
-            break;
-    }
-    return "none";
-}
-
-}  // namespace
-
 void Reporter::relay(const RelayStatusChanged& e, std::string_view label) const {
     const bool down = e.to == RelayState::kDisconnected;
     if (json_) {
         nlohmann::json j{{"event", "relay"},
                          {"relay", std::string(label)},
-                         {"state", std::string(relay_state_name(e.to))}};
-        if (down) j["reason"] = std::string(relay_reason_name(e.reason));
+                         {"state", std::string(to_string(e.to))}};
+        if (down) j["reason"] = std::string(to_string(e.reason));
         std::cerr << j.dump() << std::endl;
         return;
     }
-    std::cerr << fmt::format(
-                     "relay {}: {}{}", label, relay_state_name(e.to),
-                     down ? fmt::format(" ({})", relay_reason_name(e.reason)) : std::string())
+    std::cerr << fmt::format("relay {}: {}{}", label, to_string(e.to),
+                             down ? fmt::format(" ({})", to_string(e.reason)) : std::string())
               << std::endl;
 }
 

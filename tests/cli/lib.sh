@@ -23,3 +23,18 @@ wait_for() {
 }
 # json_field FILE NAME: the first string value of NAME in FILE.
 json_field() { grep -o "\"$2\":\"[^\"]*\"" "$1" | head -n 1 | cut -d'"' -f4; }
+
+# realistic_loopback: inside a network namespace of our own, give loopback the segment sizes of
+# an ordinary network path (MTU 1500, GSO segments of at most 4 KiB). On the default loopback
+# (MTU 65536, 64 KiB GSO segments) a c-toxcore relay can wedge for good under a bulk upload: it
+# reads a frame only once FIONREAD shows all of it, and a partly read 64 KiB segment plus a
+# 64 KiB retransmission do not fit its receive buffer (docs/relay.md, "c-toxcore relays on
+# loopback"). The host's loopback is never touched. Prints what it did.
+realistic_loopback() {
+    if [[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net 2>/dev/null)" ]] &&
+        ip link set dev lo mtu 1500 gso_max_size 4096 2>/dev/null; then
+        echo "# private network namespace: loopback MTU 1500, GSO segments of at most 4 KiB"
+    else
+        echo "# not in a private network namespace: loopback left as it is (bulk uploads may stall)"
+    fi
+}

@@ -18,18 +18,8 @@ MODE=${4:?transfer or reconnect}
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "$0")/../cli/lib.sh"
 
-# Loopback with the segment sizes of an ordinary network path (MTU 1500, no 64 KiB GSO
-# segments). On a default loopback (MTU 65536) a c-toxcore relay wedges under a bulk upload:
-# it reads a frame only once FIONREAD shows all of it, and a partly read 64 KiB segment plus a
-# 64 KiB retransmission do not fit its 128 KiB receive buffer, so the missing bytes are dropped
-# for ever. Real NICs retransmit MSS-sized segments, so this is a loopback artefact. Only in
-# a namespace of our own: the host's loopback is left alone.
-if [[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net 2>/dev/null)" ]] &&
-    ip link set dev lo mtu 1500 gso_max_size 4096 2>/dev/null; then
-    echo "# private network namespace: loopback MTU 1500, GSO segments of at most 4 KiB"
-else
-    echo "# not in a private network namespace: loopback left as it is (bulk uploads may stall)"
-fi
+# Loopback with an ordinary path's segment sizes (lib.sh, realistic_loopback).
+realistic_loopback
 
 # Fixed ports: the namespace is ours (without namespaces, distinct per mode for parallel runs).
 if [[ "$MODE" == transfer ]]; then RELAY_PORT=33731; else RELAY_PORT=33733; fi

@@ -20,14 +20,8 @@ MODE=${4:?switch or failover}
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "$0")/../cli/lib.sh"
 
-# MTU 1500 and small GSO segments on our own loopback: see relay_cli_test.sh (a c-toxcore relay
-# drops bytes for ever under a bulk upload on a 64 KiB-segment loopback).
-if [[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net 2>/dev/null)" ]] &&
-    ip link set dev lo mtu 1500 gso_max_size 4096 2>/dev/null; then
-    echo "# private network namespace: loopback MTU 1500, GSO segments of at most 4 KiB"
-else
-    echo "# not in a private network namespace: loopback left as it is (bulk uploads may stall)"
-fi
+# Loopback with an ordinary path's segment sizes (lib.sh, realistic_loopback).
+realistic_loopback
 
 # Fixed ports (distinct per mode and from the other relay tests, for runs without namespaces).
 if [[ "$MODE" == switch ]]; then BASE_PORT=33781; else BASE_PORT=33791; fi
