@@ -127,8 +127,13 @@ struct EndpointConfig {
     std::size_t send_buffer_bytes = std::size_t{8} << 20U;
     /// Bytes of out-of-order or unread lossless data a connection may hold.
     std::size_t recv_buffer_bytes = std::size_t{8} << 20U;
-    /// Received lossy messages kept until read (oldest dropped first).
+    /// Received lossy messages one connection keeps until read (oldest dropped first).
     std::size_t lossy_queue_messages = 256;
+    /// Received lossy messages all connections together keep until read (each 1,380 bytes of
+    /// memory while queued; storage grows to the most ever queued at once, up to this). When
+    /// it is full, a connection's new message replaces its own oldest one, or is dropped
+    /// (counted as kLossyQueueFull) if it has none queued.
+    std::size_t lossy_pool_messages = 8192;
     /// Most connections at once (connect/accept refuse more).
     std::size_t max_connections = 100'000;
     /// Most unanswered incoming requests kept at once (older ones are dropped, and so is

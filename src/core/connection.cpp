@@ -8,8 +8,9 @@ namespace netcrypto::core {
 
 namespace {
 
-data::StreamLimits stream_limits(const EndpointConfig& cfg) {
-    return {cfg.send_buffer_bytes, cfg.recv_buffer_bytes, cfg.lossy_queue_messages};
+data::StreamLimits stream_limits(const Services& s) {
+    return {s.config.send_buffer_bytes, s.config.recv_buffer_bytes, s.config.lossy_queue_messages,
+            s.lossy_pool};
 }
 
 template <class... Fs>
@@ -223,7 +224,7 @@ NotConfirmed Connection::not_confirmed(const Services& s, OurHalf ours,
                                        const handshake::HandshakeInfo& hs) {
     Session session = Session::agree(ours, hs);
     return NotConfirmed{std::move(ours), handshake, std::move(session),
-                        data::Stream(stream_limits(s.config))};
+                        data::Stream(stream_limits(s))};
 }
 
 NotConfirmed Connection::make_incoming(Services& s, Instant now,

@@ -20,6 +20,7 @@ Endpoint::Impl::Impl(KeyPair long_term, KeyPair dht, Rng& rng, Instant now, Endp
           rng.fill(h.key);
           return h;
       }()),
+      lossy_pool_(cfg_.lossy_pool_messages),
       by_addr_(hash_),
       by_key_(16, hash_),
       incoming_(cfg_, [this](std::uint64_t request) { withdraw_incoming(request); }),

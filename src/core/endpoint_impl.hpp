@@ -57,7 +57,8 @@ class Endpoint::Impl final : public core::Outputs {
                               stats_,
                               *this,
                               relays_connected_ > 0,
-                              !relays_.empty()};
+                              !relays_.empty(),
+                              &lossy_pool_};
     }
 
     void handle_datagram(Instant now, const Address& from, std::span<const std::uint8_t> bytes);
@@ -197,6 +198,8 @@ class Endpoint::Impl final : public core::Outputs {
     [[nodiscard]] bool auto_accepts(const PublicKey& peer) const;
 
     core::SaltedHash hash_;
+    /// Before slots_: connections give their queued messages back when they are destroyed.
+    core::LossyPool lossy_pool_;
     std::vector<Slot> slots_;
     std::vector<std::uint32_t> free_;
     std::size_t live_ = 0;

@@ -8,6 +8,7 @@
 #include <netcrypto/endpoint.hpp>
 
 #include "core/cookie.hpp"
+#include "core/lossy_queue.hpp"
 
 namespace netcrypto::core {
 
@@ -49,6 +50,8 @@ struct Services {
     bool relays_connected = false;
     /// The endpoint has relays (connected or not): connections report RouteChanged.
     bool relays_added = false;
+    /// Storage for received lossy messages, shared by every connection's queue.
+    LossyPool* lossy_pool = nullptr;
 
     void drop(DropReason r) const { ++stats.dropped[static_cast<std::size_t>(r)]; }
 };

@@ -62,7 +62,8 @@ struct Side {
 /// Two streams and the link between them.
 class Pair {
   public:
-    explicit Pair(StreamLimits limits = {1U << 20U, 1U << 20U, 16}) : a_(limits), b_(limits) {}
+    explicit Pair(StreamLimits limits = {1U << 20U, 1U << 20U, 16})
+        : a_(with_pool(limits)), b_(with_pool(limits)) {}
 
     Side& a() { return a_; }
     Side& b() { return b_; }
@@ -146,7 +147,13 @@ class Pair {
         }
     }
 
+    StreamLimits with_pool(StreamLimits limits) {
+        limits.lossy_pool = &pool_;
+        return limits;
+    }
+
     EndpointConfig cfg_;
+    core::LossyPool pool_{1024};  ///< before the sides: their queues give slots back to it
     Side a_;
     Side b_;
     Instant now_ = Instant{} + std::chrono::seconds{10};

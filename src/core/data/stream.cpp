@@ -51,7 +51,7 @@ std::uint64_t wire_bytes(std::uint64_t message_bytes, std::uint64_t count) {
 Stream::Stream(const StreamLimits& limits)
     : send_(limits.send_buffer_bytes),
       recv_(limits.recv_buffer_bytes),
-      lossy_(limits.lossy_queue_messages) {}
+      lossy_(limits.lossy_pool, limits.lossy_queue_messages) {}
 
 std::uint64_t Stream::in_flight_bytes() const {
     return wire_bytes(send_.outstanding_bytes(), send_.outstanding_count());

@@ -63,6 +63,8 @@ struct StreamLimits {
     std::size_t send_buffer_bytes = 0;
     std::size_t recv_buffer_bytes = 0;
     std::size_t lossy_queue_messages = 0;
+    /// Where received lossy messages are kept (the endpoint's); null only with no lossy queue.
+    core::LossyPool* lossy_pool = nullptr;
 };
 
 /// The lossless/lossy data path of one session.
