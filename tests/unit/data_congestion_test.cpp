@@ -147,6 +147,30 @@ TEST(CongestionTest, LossWithAStandingQueueCutsTheWindow) {
     EXPECT_EQ(d.cc.window(), before * 7 / 10) << "same episode";
 }
 
+TEST(CongestionTest, ThroughARelayAQueuedLossCutsGently) {
+    // Same path and loss as above, but the packets go through a TCP relay: the cut is
+    // relay_beta_permille (0.95), and back on UDP the next episode cuts by 0.7 again.
+    Driver d;
+    d.cc.set_relayed(true);
+    for (int i = 0; i < 6; ++i) {
+        d.round();
+    }
+    d.cc.on_loss(d.now, 40 * kMss, d.last_round_start);  // leave slow start (heavy: 0.5)
+    d.round();
+    d.round(milliseconds{30});
+    d.round(milliseconds{30});
+    ASSERT_GE(d.cc.queue_delay(), milliseconds{9});
+    const std::uint64_t before = d.cc.window();
+    d.cc.on_loss(d.now, kMss, d.last_round_start + milliseconds{1});
+    EXPECT_EQ(d.cc.window(), before * 95 / 100) << "a relayed loss with a queue: cut to 0.95";
+    d.cc.set_relayed(false);
+    d.round(milliseconds{30});
+    d.round(milliseconds{30});
+    const std::uint64_t udp_before = d.cc.window();
+    d.cc.on_loss(d.now, kMss, d.last_round_start + milliseconds{1});
+    EXPECT_EQ(d.cc.window(), udp_before * 7 / 10) << "on UDP again: cut to 0.7";
+}
+
 // A paced sender on a path that loses exactly every `loss_every`-th packet whatever the
 // rate (random loss, no queue): each packet is acknowledged one RTT after its send, or
 // reported lost a resend guard later, in send order, as REQUESTs would report them.

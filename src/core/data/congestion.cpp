@@ -84,6 +84,7 @@ CongestionController::CongestionController(CongestionConfig config) : config_(co
     c.queue_delay_max = std::max(c.queue_delay_max, c.queue_delay_min);
     c.slow_start_beta_permille = std::clamp<std::uint32_t>(c.slow_start_beta_permille, 1, 999);
     c.congestion_beta_permille = std::clamp<std::uint32_t>(c.congestion_beta_permille, 1, 999);
+    c.relay_beta_permille = std::clamp<std::uint32_t>(c.relay_beta_permille, 1, 999);
     c.slow_start_pacing_gain_permille =
         std::clamp<std::uint32_t>(c.slow_start_pacing_gain_permille, 1000, 10'000);
     c.avoidance_pacing_gain_permille =
@@ -478,8 +479,10 @@ void CongestionController::on_loss(Instant now, std::uint64_t lost_bytes,
     // still be able to ramp up.
     const bool queued = has_rtt_ && !in_slow_start() && queue_standing();
     if (heavy || queued) {
-        cut(now,
-            in_slow_start() ? config_.slow_start_beta_permille : config_.congestion_beta_permille);
+        std::uint32_t beta =
+            relayed_ ? config_.relay_beta_permille : config_.congestion_beta_permille;
+        if (in_slow_start()) beta = config_.slow_start_beta_permille;
+        cut(now, beta);
     } else {
         tolerated_loss_bytes_ += lost_bytes;
     }

@@ -59,6 +59,14 @@ struct CongestionConfig {
     /// Multiplicative decrease for congestion (heavy loss, or loss with a queue) in
     /// congestion avoidance.
     std::uint32_t congestion_beta_permille = 700;
+    /// The same while the packets go through a TCP relay (set_relayed). There a loss is the
+    /// relay's queue towards the peer overflowing (c-toxcore's relay drops a frame when its
+    /// socket to the receiver is full, which its bursty forwarding loop causes well below its
+    /// capacity), not a bottleneck shared with other flows: TCP under the relay already
+    /// shares the links. Cutting by 30 % there held netcrypto ↔ netcrypto through one
+    /// c-toxcore relay to 28-46 % of the relay's ceiling; 900 gave 50-82 %, 950 58-84 %
+    /// (`netcrypto_compare relay-throughput`, three runs each, 2026-12-07).
+    std::uint32_t relay_beta_permille = 950;
     /// Pacing rate = gain * window / round trip, in slow start.
     std::uint32_t slow_start_pacing_gain_permille = 2000;
     /// Same in congestion avoidance.
@@ -105,6 +113,9 @@ class CongestionController {
     /// threshold); other losses count as random and leave the window alone. Call after
     /// on_ack() for the same packet.
     void on_loss(Instant now, std::uint64_t lost_bytes, Instant newest_lost_sent);
+
+    /// Whether the packets now go through a TCP relay (relay_beta_permille applies).
+    void set_relayed(bool relayed) { relayed_ = relayed; }
 
     /// True when the window allows a first send now, given `outstanding_bytes` (sent and not
     /// acknowledged) for the failsafe limit (outstanding_limit_windows windows plus
@@ -184,6 +195,7 @@ class CongestionController {
     void cut(Instant now, std::uint64_t keep_permille);
 
     CongestionConfig config_;
+    bool relayed_ = false;
     std::uint64_t cwnd_ = 0;
     std::uint64_t ssthresh_ = 0;
     std::uint64_t avoidance_credit_ = 0;  // acked bytes not yet turned into window growth

@@ -90,6 +90,9 @@ class Stream {
         fast_until_ = until;
         fast_interval_ = interval;
     }
+    /// Whether our packets now go through a TCP relay (congestion control reacts to its
+    /// losses more gently, see CongestionConfig::relay_beta_permille).
+    void set_relayed(bool relayed) { cc_.set_relayed(relayed); }
     /// Sends one control or lossy message now, outside the window (KILL, lossy data).
     void send_now(StreamIo& io, std::span<const std::uint8_t> message);
     /// Queues a lossless message; its packet number, or kWouldBlock.
