@@ -163,7 +163,9 @@ void scale_sections(const std::filesystem::path& dir, std::ostringstream& o,
          "whose peers are simulated in memory (distinct keys and addresses; each connection set up "
          "by a real handshake through the endpoint's public entry points, the peer's side done "
          "with "
-         "the core's packet functions). Packets come from the connections in a scattered order, "
+         "the core's packet functions). Steady state: every connection first gets one packet of "
+         "the kind, untimed (its first lossy message or lossless block is a one-time cost). "
+         "Packets then come from the connections in a scattered order, "
          "back to back like a recvmmsg batch; the timed loop is `handle_datagram`, `poll_event` "
          "and "
          "reading the message (thread CPU time). libsodium = `crypto_box_open_easy_afternm` of the "
@@ -208,7 +210,7 @@ void scale_sections(const std::filesystem::path& dir, std::ostringstream& o,
     o << "\nSetup: connections come up spread over one second of simulated time; the simulated "
          "peers never answer (the server's `silence_timeout` is set to a year for the run), so "
          "\"idle\" is the server's own upkeep: one REQUEST per connection per `request_interval` "
-         "(1 s), each sealed and queued. Timers are a min-heap with lazy invalidation: a wake-up "
+         "(2 s), each sealed and queued. Timers are a min-heap with lazy invalidation: a wake-up "
          "costs what is due (the ns per datagram column), a wake-up with nothing due costs the "
          "same at every size (last column).\n\n";
     const long top = sc.rbegin()->first;
