@@ -126,7 +126,7 @@ handshake::HandshakeBytes Connection::build_handshake(Services& s, Instant now, 
 
 bool Connection::send_over_route(Services& s, std::span<const std::uint8_t> bytes, bool handshake) {
     Delivery d{has_address(paths_.udp), has_address(paths_.udp)};
-    if (s.relays_connected && !paths_.direct) d = deliver_relayed(s, bytes, handshake);
+    if (relayed(s)) d = deliver_relayed(s, bytes, handshake);
     if (d.udp) s.out.transmit(paths_.udp, bytes);
     return d.sent;
 }

@@ -223,6 +223,11 @@ class Connection {
     void send_temp(Services& s, Instant now);
     /// Sends a packet over the paths route.hpp describes; false when no path took it.
     bool send_over_route(Services& s, std::span<const std::uint8_t> bytes, bool handshake);
+    /// Our packets go through the relays now (route.hpp): a relay is connected and UDP is not
+    /// direct.
+    [[nodiscard]] bool relayed(const Services& s) const {
+        return s.relays_connected && !paths_.direct;
+    }
     /// Seals a data-packet plaintext with the session into `out`; returns the packet size.
     std::size_t seal(Session& ses, std::span<const std::uint8_t> plain,
                      std::span<std::uint8_t> out);

@@ -239,7 +239,7 @@ std::size_t Connection::produce(Services& s, Instant now, std::span<std::uint8_t
     auto* est = std::get_if<Established>(&state_);
     if (est == nullptr) return 0;
     Io io(*this, s, est->session);
-    est->stream.set_relayed(s.relays_connected && !paths_.direct);  // as send() routes it
+    est->stream.set_relayed(relayed(s));
     std::array<std::uint8_t, wire::kMaxDataPlainSize> plain{};
     const std::size_t n = est->stream.produce(io, now, plain, retry_at);
     if (n == 0) return 0;
